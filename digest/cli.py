@@ -1,0 +1,172 @@
+"""The ``digest`` command: a thin click layer. Each command parses its arguments, calls
+one library function and prints; ``DigestError`` becomes one ``Error: ...`` line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+
+from digest import __version__
+from digest.config import Config, Settings, load_config
+from digest.db import describe, migrate, open_database
+from digest.errors import DigestError
+from digest.ingest import IngestReport, SourceReport, ingest
+
+F = TypeVar("F", bound=Callable[..., Any])
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
+
+
+@dataclass
+class State:
+    """What the commands share: settings from the environment, loaded on first use."""
+
+    sources_path: Path | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    _config: Config | None = None
+    _engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.env, self.sources_path)
+        return self._config
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_database(self.settings.database_url)
+        return self._engine
+
+
+def friendly_errors(command: F) -> F:
+    """Turn DigestError into ``Error: ...`` on stderr and its exit code."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DigestError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="digest")
+@click.option(
+    "--sources",
+    "sources_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="sources.yaml to use (default: $DIGEST_SOURCES, else ./sources.yaml).",
+)
+@click.pass_context
+def main(ctx: click.Context, sources_path: Path | None) -> None:
+    """digest: the weekly digest of top product people & jobs.
+
+    One email a week, no spam. digest ingests job feeds and new public profiles,
+    ranks the top jobs and people for each reader, renders one email per reader
+    and sends it exactly once.
+
+    \b
+    Configuration comes from sources.yaml and these variables:
+      DIGEST_DATABASE_URL  sqlite:///digest.db (default) or postgresql+psycopg://...
+      DIGEST_SOURCES       path to sources.yaml (default ./sources.yaml)
+      DIGEST_SMTP_URL      maildir:./outbox (default), smtp://user:pass@host:587?starttls=true
+      DIGEST_BASE_URL      public URL of `digest serve` (unsubscribe links)
+      DIGEST_SECRET_KEY    signs unsubscribe links; several comma-separated = rotation
+
+    \b
+    A typical week:
+      digest ingest        fetch every source
+      digest send          build this week's issue if needed, then mail every reader
+    """
+    ctx.obj = State(sources_path=sources_path)
+
+
+@main.command()
+@click.pass_obj
+@friendly_errors
+def init(state: State) -> None:
+    """Create the database, or migrate it to this version's schema.
+
+    Other commands do this on their own when needed; run it to set up a new
+    PostgreSQL database ahead of time or to see what would change.
+    """
+    from digest.db import create_db_engine
+
+    engine = create_db_engine(state.settings.database_url)
+    before, after = migrate(engine)
+    where = describe(engine)
+    if before == after:
+        err.print(f"Database {where} is up to date (schema {after}).")
+    else:
+        err.print(f"Database {where}: schema {before or 'empty'} -> {after}.")
+
+
+@main.command("ingest")
+@click.option("--source", "names", multiple=True, metavar="NAME", help="Only this source (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
+@click.pass_obj
+@friendly_errors
+def ingest_command(state: State, names: tuple[str, ...], as_json: bool) -> None:
+    """Fetch every source in sources.yaml and store new and changed items.
+
+    Sources are fetched concurrently with conditional GET, so unchanged feeds
+    download nothing. A failing source is reported and the others go on; the
+    exit code is 0 when every source worked and 4 when any failed.
+
+    \b
+    Examples:
+      digest ingest
+      digest ingest --source wwr-product --json
+    """
+    config, engine = state.config, state.engine
+    with err.status(f"Fetching {len(names) or len(config.sources)} source(s)…"):
+        report = ingest(engine, config, names, on_source=_log_source)
+    err.print(ingest_table(report))
+    err.print(f"{report.new} new, {report.updated} updated, {report.errors} source error(s).")
+    if as_json:
+        print_json(report.to_json())
+    if report.errors:
+        sys.exit(4)
+
+
+def _log_source(result: SourceReport) -> None:
+    if result.error:
+        err.print(f"[red]{result.name}[/red]: {result.error}", markup=True)
+
+
+def ingest_table(report: IngestReport) -> Table:
+    table = Table(title="Ingest", title_justify="left")
+    for column in ("source", "kind", "status", "seen", "new", "updated", "skipped", "error"):
+        table.add_column(column, justify="right" if column in ("seen", "new", "updated", "skipped") else "left")
+    for s in report.sources:
+        table.add_row(s.name, s.kind, s.status, str(s.seen), str(s.new), str(s.updated), str(s.skipped), s.error or "")
+    return table
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

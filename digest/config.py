@@ -1,0 +1,306 @@
+"""Configuration: sources.yaml and the DIGEST_* variables, validated once at the edge.
+
+``load_config`` returns a ``Config``; everything below the CLI takes it as an
+argument and never reads the environment or the file again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from digest.errors import ConfigError
+
+FORMATS = (
+    "feed",
+    "jsonfeed",
+    "greenhouse",
+    "lever",
+    "ashby",
+    "remotive",
+    "remoteok",
+    "json",
+)
+PROFILE_FORMATS = ("jsonl", "json", "csv")
+DEFAULT_DATABASE_URL = "sqlite:///digest.db"
+DEFAULT_SMTP_URL = "maildir:./outbox"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Newsletter(_Strict):
+    name: str = "Product People Weekly"
+    sender: str = Field("Product People Weekly <digest@example.com>", alias="from")
+    schedule: str = "0 9 * * mon"
+    timezone: str = "UTC"
+    jobs_per_email: int = Field(10, ge=0, le=100)
+    people_per_email: int = Field(6, ge=0, le=100)
+    min_items: int = Field(1, ge=0, description="fewer new picks than this: the week is skipped")
+    postal_address: str = ""
+    reply_to: str | None = None
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address or any(c in value for c in "\r\n\0"):
+            raise ValueError("not an email address such as 'Name <digest@example.com>'")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("not a 5-field cron line (minute hour day month weekday)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Europe/London)") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class JsonMapping(_Strict):
+    """Where a generic JSON job board keeps each field (dotted paths into one item)."""
+
+    items: str = ""
+    id: str | None = None
+    title: str
+    company: str | None = None
+    url: str
+    location: str | None = None
+    remote: str | None = None
+    description: str | None = None
+    published: str | None = None
+    salary_min: str | None = None
+    salary_max: str | None = None
+    salary_currency: str | None = None
+    tags: str | None = None
+
+
+class Source(_Strict):
+    name: str
+    kind: Literal["jobs", "profiles"] = "jobs"
+    url: str
+    format: str | None = None
+    weight: float = Field(1.0, ge=0, le=10)
+    tags: list[str] = []
+    mapping: JsonMapping | None = None
+    title_pattern: Literal["auto", "company: title", "title - company", "title"] = "auto"
+    remote: bool | None = Field(None, description="every posting of this source is remote")
+    company: str | None = Field(None, description="the employer, for boards whose API omits it")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+            raise ValueError("use 1-64 letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not is_url_or_path(value):
+            raise ValueError("not a URL or file path")
+        return value
+
+    @model_validator(mode="after")
+    def _format_fits_kind(self) -> Source:
+        allowed = FORMATS if self.kind == "jobs" else PROFILE_FORMATS
+        if self.format is not None and self.format not in allowed:
+            raise ValueError(f"format: {self.format!r} is not one of {', '.join(allowed)} (kind {self.kind})")
+        if self.format == "json" and self.kind == "jobs" and self.mapping is None:
+            raise ValueError("format json needs a mapping: (title, url and the path to the items)")
+        return self
+
+    @property
+    def is_http(self) -> bool:
+        return self.url.startswith(("http://", "https://"))
+
+
+class Ranking(_Strict):
+    freshness: float = 1.0
+    match: float = 3.0
+    completeness: float = 1.0
+    source_weight: float = 1.0
+    max_per_company: int = Field(2, ge=1)
+    half_life_days: float = Field(3.5, gt=0)
+
+
+class Ingest(_Strict):
+    timeout: float = Field(20.0, gt=0, description="seconds for a whole fetch")
+    connect_timeout: float = Field(5.0, gt=0)
+    max_bytes: int = Field(10_000_000, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(8, ge=1, le=64)
+
+
+class SourcesFile(_Strict):
+    newsletter: Newsletter = Newsletter()  # type: ignore[call-arg]
+    sources: list[Source] = []
+    ranking: Ranking = Ranking()
+    ingest: Ingest = Ingest()
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[Source]) -> list[Source]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.name in seen:
+                raise ValueError(f"two sources are named {source.name!r}")
+            seen.add(source.name)
+        return sources
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The DIGEST_* environment variables."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    sources_path: Path = Path("sources.yaml")
+    smtp_url: str = DEFAULT_SMTP_URL
+    base_url: str = "http://localhost:8000"
+    secret_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        base_url = env.get("DIGEST_BASE_URL", cls.base_url).rstrip("/")
+        if not base_url.startswith(("http://", "https://")) or not urlsplit(base_url).netloc:
+            raise ConfigError("not an http(s) URL", where="DIGEST_BASE_URL")
+        keys = tuple(k.strip() for k in env.get("DIGEST_SECRET_KEY", "").split(",") if k.strip())
+        return cls(
+            database_url=env.get("DIGEST_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            sources_path=Path(env.get("DIGEST_SOURCES") or "sources.yaml"),
+            smtp_url=env.get("DIGEST_SMTP_URL") or DEFAULT_SMTP_URL,
+            base_url=base_url,
+            secret_keys=keys,
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    file: SourcesFile
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def newsletter(self) -> Newsletter:
+        return self.file.newsletter
+
+    @property
+    def sources(self) -> list[Source]:
+        return self.file.sources
+
+    def resolve(self, source: Source) -> str:
+        """The source's URL, or its file path made absolute against sources.yaml's folder."""
+        if source.is_http:
+            return source.url
+        path = Path(source.url.removeprefix("file://")).expanduser()
+        return str(path if path.is_absolute() else self.base_dir / path)
+
+    def template_dirs(self) -> list[Path]:
+        """Folders searched for email templates: the operator's first, then the packaged ones."""
+        local = self.base_dir / "templates" / "email"
+        packaged = Path(__file__).parent / "templates" / "email"
+        return [d for d in (local, packaged) if d.is_dir()]
+
+
+def is_url_or_path(value: str) -> bool:
+    if not value or any(c in value for c in "\r\n\0"):
+        return False
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https"):
+        return bool(parts.netloc) and " " not in value
+    if parts.scheme == "file":
+        return bool(parts.path)
+    # a Windows drive letter parses as a one-letter scheme; anything else with a scheme is not a path
+    return not parts.scheme or len(parts.scheme) == 1
+
+
+def load_config(env: Mapping[str, str] | None = None, sources_path: Path | None = None) -> Config:
+    settings = Settings.from_env(os.environ if env is None else env)
+    path = sources_path or settings.sources_path
+    settings = Settings(**{**settings.__dict__, "sources_path": path})
+    return Config(settings=settings, file=load_sources(path), base_dir=path.resolve().parent)
+
+
+def load_sources(path: Path) -> SourcesFile:
+    label = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "no such file (set DIGEST_SOURCES or run from the folder that holds it)",
+            where=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
+    return parse_sources(text, label)
+
+
+def parse_sources(text: str, label: str = "sources.yaml") -> SourcesFile:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{label}: line {mark.line + 1}" if mark else label
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"not valid YAML: {problem}", where=where) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping with newsletter:, sources: and ranking:", where=label)
+    try:
+        return SourcesFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_problem(exc), where=f"{label}: {_location(exc)}") from None
+
+
+def _location(exc: ValidationError) -> str:
+    loc = exc.errors()[0]["loc"]
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "literal[")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error: dict[str, Any] = dict(exc.errors()[0])
+    kind, message = error["type"], str(error["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling)"
+    if kind == "missing":
+        return "required"
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,57 @@
+"""The errors digest raises on purpose.
+
+Every error an operator or a feed can cause is a ``DigestError``; the CLI turns
+it into one ``Error: ...`` line and a non-zero exit. Anything else is a bug.
+
+    DigestError
+    ├── ConfigError        sources.yaml or a DIGEST_* variable is wrong
+    ├── DatabaseError      the database cannot be reached or is not initialised
+    ├── SourceError        one source could not be fetched or parsed (recorded, not fatal)
+    │   ├── FetchError     HTTP status, timeout, size cap, redirect cap, missing file
+    │   └── ParseError     bad XML, invalid JSON, unknown shape
+    └── InputError         a bad value given on the command line or in a file
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error digest raises on purpose."""
+
+    exit_code = 1
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return " ".join(text.split())  # always one line
+
+
+class ConfigError(DigestError):
+    """Configuration is invalid; ``where`` names the file and field."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, where: str = "") -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class DatabaseError(DigestError):
+    """The database is unreachable, or its schema is not what this version expects."""
+
+    exit_code = 3
+
+
+class SourceError(DigestError):
+    """One source failed; the others go on."""
+
+
+class FetchError(SourceError):
+    """The source could not be downloaded or read."""
+
+
+class ParseError(SourceError):
+    """The source was read but its content is not a feed we understand."""
+
+
+class InputError(DigestError):
+    """A bad value from the command line or an input file."""

@@ -1,0 +1,106 @@
+"""The tables. Times are stored in UTC and always come back as aware datetimes.
+
+Schema changes go through Alembic (``digest/migrations``); these classes and the
+migrations must describe the same tables (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from digest.dbtypes import UTCDateTime
+
+
+class Source(SQLModel, table=True):
+    """A feed or API named in sources.yaml, with the state of its last fetch."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    kind: str = Field(max_length=16)
+    url: str = Field(sa_type=Text)
+    etag: str | None = Field(default=None, sa_type=Text)
+    last_modified: str | None = Field(default=None, sa_type=Text)
+    last_status: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    last_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_ok_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    items_seen: int = 0
+
+
+class Job(SQLModel, table=True):
+    """One job posting, stored once however many feeds list it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(unique=True, max_length=512)
+    title: str = Field(sa_type=Text)
+    company: str = Field(default="", sa_type=Text)
+    location: str = Field(default="", sa_type=Text)
+    remote: bool = False
+    salary_min: int | None = Field(default=None, sa_type=BigInteger)
+    salary_max: int | None = Field(default=None, sa_type=BigInteger)
+    salary_currency: str | None = Field(default=None, max_length=8)
+    url: str = Field(sa_type=Text)
+    summary: str = Field(default="", sa_type=Text)
+    html: str = Field(default="", sa_type=Text)
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    content_hash: str = Field(max_length=64)
+
+    @property
+    def posted_at(self) -> datetime:
+        """When the posting counts as new: the feed's date, else when we first saw it."""
+        return self.published_at or self.first_seen_at
+
+
+class JobSource(SQLModel, table=True):
+    """Which sources list a job (We Work Remotely repeats a job across category feeds)."""
+
+    __tablename__ = "job_source"
+    job_id: int = Field(foreign_key="job.id", primary_key=True, ondelete="CASCADE")
+    source_id: int = Field(foreign_key="source.id", primary_key=True, ondelete="CASCADE")
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Profile(SQLModel, table=True):
+    """A product person who joined the marketplace; only public ones are ever featured."""
+
+    __table_args__ = (UniqueConstraint("source_id", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", ondelete="CASCADE")
+    external_id: str = Field(max_length=256)
+    name: str = Field(sa_type=Text)
+    headline: str = Field(default="", sa_type=Text)
+    location: str = Field(default="", sa_type=Text)
+    skills: list[str] = Field(default_factory=list, sa_type=JSON)
+    seniority: str = Field(default="", max_length=64)
+    url: str = Field(default="", sa_type=Text)
+    public: bool = False
+    created_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_seen_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    content_hash: str = Field(max_length=64)
+
+    @property
+    def joined_at(self) -> datetime:
+        return self.created_at or self.first_seen_at
+
+
+class Subscriber(SQLModel, table=True):
+    """A reader; the email is stored normalised (lower case), so case variants are one person."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=320)
+    name: str = Field(default="", sa_type=Text)
+    status: str = Field(default="active", max_length=16, index=True)
+    roles: list[str] = Field(default_factory=list, sa_type=JSON)
+    locations: list[str] = Field(default_factory=list, sa_type=JSON)
+    remote: bool | None = None
+    seniority: str = Field(default="", max_length=64)
+    audience: str = Field(default="both", max_length=8)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
