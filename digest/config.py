@@ -90,11 +90,18 @@ class Newsletter(_Strict):
 class JsonMapping(_Strict):
     """Where a generic JSON job board keeps each field (dotted paths into one item)."""
 
+    @model_validator(mode="after")
+    def _has_link(self) -> JsonMapping:
+        if not self.url and not self.url_template:
+            raise ValueError("give url (a path) or url_template")
+        return self
+
     items: str = ""
     id: str | None = None
     title: str
     company: str | None = None
-    url: str
+    url: str | None = None
+    url_template: str | None = Field(None, description="e.g. https://news.ycombinator.com/item?id={objectID}")
     location: str | None = None
     remote: str | None = None
     description: str | None = None

@@ -29,24 +29,29 @@ def store_jobs(session: Session, source: Source, records: Iterable[JobRecord], n
     for chunk in _chunks(uids):
         existing.update({job.uid: job for job in session.exec(select(Job).where(col(Job.uid).in_(chunk)))})
     linked = set(session.exec(select(JobSource.job_id).where(JobSource.source_id == source.id)))
-    new = updated = 0
+    added: list[Job] = []
+    updated = 0
     for uid in uids:
         record, job = unique[uid], existing.get(uid)
         digest = record.content_hash()
         if job is None:
-            job = Job(**_job_fields(record), first_seen_at=now, updated_at=now, content_hash=digest)
-            session.add(job)
-            session.flush()
-            new += 1
+            job = existing[uid] = Job(**_job_fields(record), first_seen_at=now, updated_at=now, content_hash=digest)
+            added.append(job)
         elif job.content_hash != digest:
             for key, value in _job_fields(record).items():
                 setattr(job, key, value)
             job.content_hash, job.updated_at = digest, now
             updated += 1
-        if job.id not in linked:
-            assert job.id is not None and source.id is not None
-            session.add(JobSource(job_id=job.id, source_id=source.id, first_seen_at=now))
-            linked.add(job.id)
+    session.add_all(added)
+    session.flush()  # one batched INSERT ... RETURNING gives the new ids
+    assert source.id is not None
+    for uid in uids:
+        job_id = existing[uid].id
+        if job_id not in linked:
+            assert job_id is not None
+            session.add(JobSource(job_id=job_id, source_id=source.id, first_seen_at=now))
+            linked.add(job_id)
+    new = len(added)
     return new, updated
 
 

@@ -57,8 +57,8 @@ def absolute_url(value: str | None, base: str | None = None) -> str | None:
     """An absolute http(s) URL, or None; relative links are resolved against ``base``."""
     if not value:
         return None
-    value = value.strip()
-    if any(c in value for c in "\r\n\0 <>\"'`") or len(value) > 2048:
+    value = value.strip().replace(" ", "%20")
+    if any(c in value for c in "\r\n\t\0<>\"'`\\") or len(value) > 2048:
         return None
     if base:
         value = urljoin(base, value)

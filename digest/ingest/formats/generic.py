@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from digest.config import Source
 from digest.errors import ParseError
 from digest.ingest.formats.jsondata import as_list, as_text, dig, items_at
 from digest.ingest.records import RawJob
 from digest.ingest.salary import Salary
+from digest.ingest.text import html_to_text
 from digest.timeutil import parse_date
 
 
@@ -23,8 +25,8 @@ def parse(data: Any, source: Source) -> list[RawJob]:
         remote = dig(item, mapping.remote)
         jobs.append(
             RawJob(
-                title=as_text(dig(item, mapping.title)),
-                url=as_text(dig(item, mapping.url)),
+                title=_first_line(as_text(dig(item, mapping.title))),
+                url=as_text(dig(item, mapping.url)) if mapping.url else _fill(mapping.url_template, item),
                 guid=as_text(dig(item, mapping.id)),
                 company=source.company or as_text(dig(item, mapping.company)),
                 location=as_text(dig(item, mapping.location)),
@@ -36,6 +38,24 @@ def parse(data: Any, source: Source) -> list[RawJob]:
             )
         )
     return jobs
+
+
+def _first_line(value: str | None) -> str | None:
+    """Titles are one line: a field holding a whole post (an HN comment) gives its first line."""
+    if not value:
+        return None
+    text = html_to_text(value)
+    return next((line for line in text.splitlines() if line.strip()), None)
+
+
+def _fill(template: str | None, item: dict[str, Any]) -> str | None:
+    if not template:
+        return None
+    fields = {k: quote(str(v), safe="") for k, v in item.items() if isinstance(v, str | int)}
+    try:
+        return template.format_map(fields)
+    except (KeyError, ValueError, IndexError):
+        return None
 
 
 def _truthy(value: Any) -> bool:

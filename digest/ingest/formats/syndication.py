@@ -13,9 +13,9 @@ from digest.ingest.records import RawJob, pick
 from digest.timeutil import parse_date
 
 
-
 def parse(body: bytes, source: Source) -> list[RawJob]:
-    feed = feedparser.parse(body)
+    # digest sanitises every fragment with nh3 afterwards; feedparser's own pass would be wasted work
+    feed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
     if not feed.entries:
         if feed.get("bozo"):
             raise ParseError(f"not a readable RSS or Atom feed: {_reason(feed.get('bozo_exception'))}")

@@ -1,0 +1,103 @@
+"""The command line: help everywhere, one-line errors, JSON on stdout, the real database after."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from sqlmodel import Session, func, select
+
+from digest.cli import main
+from digest.db import open_database
+from digest.models import Job, Profile
+from tests.conftest import ROOT
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += all_commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(main), ids=lambda c: " ".join(c) or "digest")
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 4
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    shutil.copy(ROOT / "sources.yaml", tmp_path / "sources.yaml")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_ingest_json_has_the_contract_shape_and_fills_the_database(workdir: Path, db_url: str) -> None:
+    result = CliRunner().invoke(main, ["ingest", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) >= {"sources", "new", "errors"} and data["errors"] == 0
+    for source in data["sources"]:
+        assert set(source) >= {"name", "kind", "seen", "new", "updated", "error"}
+    engine = open_database(db_url)
+    with Session(engine) as session:
+        jobs = session.exec(select(func.count()).select_from(Job)).one()
+        profiles = session.exec(select(func.count()).select_from(Profile)).one()
+    engine.dispose()
+    assert data["new"] == jobs + profiles == 16 + 8
+    again = json.loads(CliRunner().invoke(main, ["ingest", "--json"]).stdout)
+    assert again["new"] == 0
+
+
+def test_ingest_one_source(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["ingest", "--source", "sample-greenhouse", "--json"])
+    data = json.loads(result.stdout)
+    assert [s["name"] for s in data["sources"]] == ["sample-greenhouse"] and data["new"] == 3
+    result = CliRunner().invoke(main, ["ingest", "--source", "nope"])
+    assert result.exit_code != 0 and "Error: no source named 'nope'" in result.stderr
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args], env={**env, "PATH": "/usr/bin:/bin"}, cwd=cwd,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_bad_sources_yaml_is_one_error_line(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "sources.yaml").write_text("sources:\n  - {name: a, url: 'ftp://nope'}\n")
+    result = run(["ingest"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Error: sources.yaml: sources[0].url: not a URL or file path"
+
+
+def test_unreachable_database_is_one_error_line(tmp_path: Path, env: dict[str, str]) -> None:
+    shutil.copy(ROOT / "sources.yaml", tmp_path / "sources.yaml")
+    env = {**env, "DIGEST_DATABASE_URL": "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"}
+    result = run(["ingest"], env, tmp_path)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot connect to postgresql+psycopg://nobody:***@")
+    assert "secret" not in result.stderr
+
+
+def test_init_creates_then_reports_up_to_date(tmp_path: Path, env: dict[str, str]) -> None:
+    env = {**env, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    first = run(["init"], env, tmp_path)
+    assert first.returncode == 0 and "schema empty ->" in first.stderr
+    second = run(["init"], env, tmp_path)
+    assert second.returncode == 0 and "up to date" in second.stderr

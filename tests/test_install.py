@@ -1,0 +1,51 @@
+"""A non-editable install works from another folder, offline, on the shipped samples."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv (sharing the dependencies already installed) with ``pip install .``."""
+    where = tmp_path_factory.mktemp("venv")
+    venv.create(where, system_site_packages=True, with_pip=True)
+    build = tmp_path_factory.mktemp("src") / "digest"
+    shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(".git", "*.db*", "outbox", "__pycache__", "*.egg-info"))
+    subprocess.run(
+        [where / "bin" / "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", str(build)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return where
+
+
+def test_installed_digest_ingests_the_samples_from_another_folder(installed: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(ROOT / "sources.yaml", elsewhere)
+    shutil.copytree(ROOT / "samples", elsewhere / "samples")
+    env = {"PATH": f"{installed / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    digest = str(installed / "bin" / "digest")
+    first = subprocess.run([digest, "ingest", "--json"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["new"] == 24
+    second = subprocess.run([digest, "ingest", "--json"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert json.loads(second.stdout)["new"] == 0
+    where = subprocess.run(
+        [installed / "bin" / "python", "-c", "import digest, pathlib; print(pathlib.Path(digest.__file__).parent)"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert str(ROOT) not in where, "the installed package, not the clone, must run"
+    assert (Path(where) / "migrations" / "versions").is_dir()
+    assert sys.prefix != str(installed)
