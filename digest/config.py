@@ -235,8 +235,9 @@ class Config:
     def template_dirs(self) -> list[Path]:
         """Folders searched for email templates: the operator's first, then the packaged ones."""
         local = self.base_dir / "templates" / "email"
-        packaged = Path(__file__).parent / "templates" / "email"
-        return [d for d in (local, packaged) if d.is_dir()]
+        packaged = Path(__file__).parent / "templates" / "email"  # in an installed wheel
+        checkout = Path(__file__).parent.parent / "templates" / "email"  # running from a clone
+        return list(dict.fromkeys(d for d in (local, packaged, checkout) if d.is_dir()))
 
 
 def is_url_or_path(value: str) -> bool:

@@ -7,11 +7,13 @@ migrations must describe the same tables (a test compares them).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from digest.dbtypes import UTCDateTime
+from digest.preferences import Preferences
 
 
 class Source(SQLModel, table=True):
@@ -102,5 +104,59 @@ class Subscriber(SQLModel, table=True):
     remote: bool | None = None
     seniority: str = Field(default="", max_length=64)
     audience: str = Field(default="both", max_length=8)
+    segment_key: str = Field(default="", max_length=64, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def preferences(self) -> Preferences:
+        return Preferences.of(self.roles, self.locations, self.remote, self.seniority, self.audience)
+
+
+@event.listens_for(Subscriber, "before_insert")
+@event.listens_for(Subscriber, "before_update")
+def _keep_segment_key(_mapper: Any, _connection: Any, subscriber: Subscriber) -> None:
+    subscriber.segment_key = subscriber.preferences.key
+
+
+class Issue(SQLModel, table=True):
+    """One week's digest. Once built it is frozen: its pool and its segments' picks never change."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    week: str = Field(unique=True, max_length=10)  # ISO week in the newsletter's timezone: 2026-W48
+    status: str = Field(default="built", max_length=16)  # built | skipped
+    note: str = Field(default="", sa_type=Text)
+    built_at: datetime = Field(sa_type=UTCDateTime)
+    window_start: datetime = Field(sa_type=UTCDateTime)
+    window_end: datetime = Field(sa_type=UTCDateTime)
+    jobs: int = 0
+    people: int = 0
+
+
+class IssueItem(SQLModel, table=True):
+    """A job or person in an issue's pool; ``featured`` once a segment picks it."""
+
+    __tablename__ = "issue_item"
+    issue_id: int = Field(foreign_key="issue.id", primary_key=True, ondelete="CASCADE")
+    kind: str = Field(primary_key=True, max_length=8)  # job | person
+    item_id: int = Field(primary_key=True)
+    featured: bool = False
+
+
+class Segment(SQLModel, table=True):
+    """Readers with the same preferences share a segment; its ranked picks are frozen here."""
+
+    __table_args__ = (UniqueConstraint("issue_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE", index=True)
+    key: str = Field(max_length=64)
+    preferences: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    picks: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Setting(SQLModel, table=True):
+    """Small pieces of state digest keeps for itself (a generated signing key, for one)."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)

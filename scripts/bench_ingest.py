@@ -20,10 +20,10 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.config import load_config  # noqa: E402
-from digest.db import open_database  # noqa: E402
-from digest.ingest import ingest  # noqa: E402
-from tests.feedserver import Route, serve  # noqa: E402
+from digest.config import load_config
+from digest.db import open_database
+from digest.ingest import ingest
+from tests.feedserver import Route, serve
 
 ITEM = """<item><title>Company {f}-{i}: Senior Product Manager {i}</title>
 <link>https://jobs.example.com/{f}/{i}</link><guid>https://jobs.example.com/{f}/{i}</guid>

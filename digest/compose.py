@@ -1,0 +1,107 @@
+"""From a frozen issue to a reader's email: load the issue's items once, then draft per
+segment and personalise per reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from digest.config import Config
+from digest.db import session_scope
+from digest.ingest.text import summarise
+from digest.issues import segment_for
+from digest.mime import Envelope, build_message, list_headers, message_id
+from digest.models import Issue, IssueItem, Job, Profile, Subscriber
+from digest.preferences import Preferences
+from digest.render import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
+from digest.timeutil import utcnow
+from digest.tokens import Signer, signer_for
+
+CARD_SUMMARY_CHARS = 220
+
+
+def _job_view(job: Job) -> JobView:
+    assert job.id is not None
+    return JobView(
+        id=job.id, title=job.title, company=job.company, location=job.location, remote=job.remote,
+        salary=salary_text(job.salary_min, job.salary_max, job.salary_currency), url=job.url,
+        summary=summarise(job.summary, CARD_SUMMARY_CHARS),
+    )  # fmt: skip
+
+
+def _person_view(profile: Profile) -> PersonView:
+    assert profile.id is not None
+    return PersonView(
+        id=profile.id, name=profile.name, headline=profile.headline, location=profile.location,
+        skills=tuple(profile.skills[:6]), url=profile.url,
+    )  # fmt: skip
+
+
+def load_renderer(engine: Engine, config: Config, issue: Issue) -> Renderer:
+    with session_scope(engine) as session:
+        items = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id)
+        jobs = session.exec(select(Job).where(col(Job.id).in_(items.where(IssueItem.kind == "job")))).all()
+        people = session.exec(select(Profile).where(col(Profile.id).in_(items.where(IssueItem.kind == "person"))))
+        job_views = {j.id: _job_view(j) for j in jobs if j.id is not None}
+        person_views = {p.id: _person_view(p) for p in people if p.id is not None}
+    return Renderer(config, issue.week, job_views, person_views)
+
+
+@dataclass
+class Composer:
+    """Drafts each segment once and personalises per reader."""
+
+    engine: Engine
+    config: Config
+    issue: Issue
+    renderer: Renderer
+    signer: Signer
+    drafts: dict[str, Draft] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, engine: Engine, config: Config, issue: Issue) -> Composer:
+        signer = signer_for(engine, config.settings.secret_keys)
+        return cls(engine, config, issue, load_renderer(engine, config, issue), signer)
+
+    def draft(self, prefs: Preferences) -> Draft:
+        if prefs.key not in self.drafts:
+            segment = segment_for(self.engine, self.config, self.issue, prefs)
+            self.drafts[prefs.key] = self.renderer.draft(prefs, segment.picks)
+        return self.drafts[prefs.key]
+
+    def unsubscribe_url(self, subscriber_id: int) -> str:
+        assert self.issue.id is not None
+        token = self.signer.sign("unsubscribe", subscriber_id, self.issue.id)
+        return f"{self.config.settings.base_url}/u/{token}"
+
+    def email_for(self, subscriber: Subscriber) -> Email:
+        assert subscriber.id is not None
+        reader = Reader(subscriber.email, subscriber.name, self.unsubscribe_url(subscriber.id))
+        return self.renderer.personalise(self.draft(subscriber.preferences), reader)
+
+    def message_for(self, subscriber: Subscriber, date: datetime) -> bytes:
+        """The full MIME message this reader gets, byte for byte."""
+        assert subscriber.id is not None
+        email = self.email_for(subscriber)
+        newsletter = self.config.newsletter
+        list_id, feedback_id = list_headers(newsletter.name, newsletter.sender)
+        envelope = Envelope(
+            sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
+            subject=email.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
+            date=date, unsubscribe_url=self.unsubscribe_url(subscriber.id), list_id=list_id,
+            feedback_id=feedback_id, reply_to=newsletter.reply_to,
+        )  # fmt: skip
+        return build_message(envelope, email.text, email.html)
+
+
+def sample_reader(prefs: Preferences | None = None) -> Subscriber:
+    """A reader who is not in the database, for previews: no name, no preferences."""
+    prefs = prefs or Preferences()
+    now = utcnow()
+    return Subscriber(
+        id=0, email="reader@example.com", name="", roles=list(prefs.roles), locations=list(prefs.locations),
+        remote=prefs.remote, seniority=prefs.seniority, audience=prefs.audience, created_at=now, updated_at=now,
+    )  # fmt: skip

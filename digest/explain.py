@@ -1,0 +1,47 @@
+"""``digest build --explain``: every segment's picks, with scores and reasons, as text lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from digest.db import session_scope
+from digest.issues import find_issue
+from digest.models import Job, Profile, Segment
+from digest.preferences import Preferences
+
+
+def describe_preferences(prefs: Preferences) -> str:
+    parts = []
+    if prefs.roles:
+        parts.append("roles: " + ", ".join(prefs.roles))
+    if prefs.locations:
+        parts.append("locations: " + ", ".join(prefs.locations))
+    if prefs.remote is not None:
+        parts.append("remote: " + ("yes" if prefs.remote else "no"))
+    if prefs.seniority:
+        parts.append("seniority: " + prefs.seniority)
+    parts.append("audience: " + prefs.audience)
+    return "; ".join(parts)
+
+
+def explain_issue(engine: Engine, week: str) -> Iterator[str]:
+    issue = find_issue(engine, week)
+    with session_scope(engine) as session:
+        segments = session.exec(select(Segment).where(Segment.issue_id == issue.id).order_by(col(Segment.id))).all()
+        jobs = {j.id: j for j in session.exec(select(Job))}
+        people = {p.id: p for p in session.exec(select(Profile))}
+    for number, segment in enumerate(segments, start=1):
+        yield f"Segment {number} ({describe_preferences(Preferences.from_json(segment.preferences))})"
+        if not segment.picks:
+            yield "   nothing matches these preferences this week"
+        for rank, pick in enumerate(segment.picks, start=1):
+            if pick["kind"] == "job":
+                job = jobs[pick["id"]]
+                label = f"job     {job.title}" + (f" at {job.company}" if job.company else "")
+            else:
+                label = f"person  {people[pick['id']].name}"
+            reasons = " · ".join(pick["reasons"]) or "new this week"
+            yield f"  {rank:2d}. {label}  [score {pick['score']:.2f}: {reasons}]"

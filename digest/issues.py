@@ -1,0 +1,240 @@
+"""Building an issue: pick what is new since the previous issue, rank it once per segment,
+and freeze the result, so rendering, resuming or re-sending the week gives the same content."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from digest.config import Config
+from digest.db import session_scope
+from digest.errors import InputError
+from digest.models import Issue, IssueItem, Job, JobSource, Profile, Segment, Source, Subscriber
+from digest.preferences import Preferences
+from digest.ranking import JobCandidate, PersonCandidate, Pick, rank_jobs, rank_people
+from digest.timeutil import utcnow
+from digest.weeks import parse_week, week_of
+
+FIRST_WINDOW = timedelta(days=7)
+
+
+@dataclass
+class BuildReport:
+    week: str
+    status: str  # built | skipped
+    jobs: int
+    people: int
+    segments: int
+    already_built: bool = False
+    note: str = ""
+    window: tuple[datetime, datetime] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "week": self.week,
+            "jobs": self.jobs,
+            "people": self.people,
+            "segments": self.segments,
+            "status": self.status,
+            "already_built": self.already_built,
+            "note": self.note,
+        }
+
+
+@dataclass
+class Pool:
+    """An issue's frozen candidates, as the ranking sees them."""
+
+    jobs: list[JobCandidate] = field(default_factory=list)
+    people: list[PersonCandidate] = field(default_factory=list)
+
+
+def build_issue(engine: Engine, config: Config, week: str | None = None, now: datetime | None = None) -> BuildReport:
+    """Build and freeze the issue for ``week`` (default: this week); an existing one is returned as is."""
+    now = now or utcnow()
+    week = parse_week(week) if week else week_of(now, config.newsletter.tz)
+    try:
+        with session_scope(engine) as session:
+            existing = session.exec(select(Issue).where(Issue.week == week)).first()
+            if existing is not None:
+                return _report(session, existing, already_built=True)
+            issue = _freeze(session, config, week, now)
+            return _report(session, issue)
+    except IntegrityError:  # another process built the same week at the same moment
+        with session_scope(engine) as session:
+            return _report(session, session.exec(select(Issue).where(Issue.week == week)).one(), already_built=True)
+
+
+def _report(session: Session, issue: Issue, already_built: bool = False) -> BuildReport:
+    segments = session.exec(select(func.count()).select_from(Segment).where(Segment.issue_id == issue.id)).one()
+    return BuildReport(
+        issue.week, issue.status, issue.jobs, issue.people, segments, already_built, issue.note,
+        (issue.window_start, issue.window_end),
+    )  # fmt: skip
+
+
+def _freeze(session: Session, config: Config, week: str, now: datetime) -> Issue:
+    start = _window_start(session, now)
+    jobs = _new_jobs(session, start, now)
+    people = _new_people(session, start, now)
+    issue = Issue(week=week, built_at=now, window_start=start, window_end=now, jobs=len(jobs), people=len(people))
+    minimum = max(1, config.newsletter.min_items)
+    if len(jobs) + len(people) < minimum:
+        issue.status = "skipped"
+        issue.note = f"only {len(jobs)} new job(s) and {len(people)} new people since {start:%Y-%m-%d %H:%M} UTC"
+        session.add(issue)
+        session.flush()
+        return issue
+    session.add(issue)
+    session.flush()
+    assert issue.id is not None
+    session.add_all(IssueItem(issue_id=issue.id, kind="job", item_id=i) for i in jobs)
+    session.add_all(IssueItem(issue_id=issue.id, kind="person", item_id=i) for i in people)
+    session.flush()
+    pool = load_pool(session, config, issue)
+    for prefs in reader_preferences(session):
+        _add_segment(session, config, issue, pool, prefs)
+    return issue
+
+
+def _window_start(session: Session, now: datetime) -> datetime:
+    """Since the previous issue that was built (a skipped week rolls its items over)."""
+    last = session.exec(select(func.max(Issue.built_at)).where(Issue.status == "built")).one()
+    return last if last is not None else now - FIRST_WINDOW
+
+
+def _featured_before(kind: str) -> Any:
+    return select(IssueItem.item_id).join(Issue).where(IssueItem.kind == kind, Issue.status == "built")
+
+
+def _new_jobs(session: Session, start: datetime, end: datetime) -> list[int]:
+    posted = func.coalesce(Job.published_at, Job.first_seen_at)
+    query = select(Job.id).where(posted > start, posted <= end, col(Job.id).not_in(_featured_before("job")))
+    return [i for i in session.exec(query.order_by(col(Job.id))) if i is not None]
+
+
+def _new_people(session: Session, start: datetime, end: datetime) -> list[int]:
+    joined = func.coalesce(Profile.created_at, Profile.first_seen_at)
+    query = select(Profile.id).where(
+        Profile.public == True,  # noqa: E712  (SQL, not Python)
+        joined > start,
+        joined <= end,
+        col(Profile.id).not_in(_featured_before("person")),
+    )
+    return [i for i in session.exec(query.order_by(col(Profile.id))) if i is not None]
+
+
+def reader_preferences(session: Session) -> list[Preferences]:
+    """One Preferences per segment among readers who may be mailed (active ones)."""
+    query = select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.segment_key)
+    seen: dict[str, Preferences] = {}
+    for subscriber in session.exec(query.execution_options(yield_per=2000)):
+        if subscriber.segment_key not in seen:
+            seen[subscriber.segment_key] = subscriber.preferences
+    return list(seen.values()) or [Preferences()]
+
+
+def load_pool(session: Session, config: Config, issue: Issue) -> Pool:
+    job_ids = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id, IssueItem.kind == "job")
+    person_ids = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id, IssueItem.kind == "person")
+    weights = _source_weights(session, config, job_ids)
+    jobs = [
+        _job_candidate(j, weights.get(j.id or 0, 1.0))
+        for j in session.exec(select(Job).where(col(Job.id).in_(job_ids)))
+    ]
+    people = [_person_candidate(p) for p in session.exec(select(Profile).where(col(Profile.id).in_(person_ids)))]
+    return Pool(sorted(jobs, key=lambda j: j.id), sorted(people, key=lambda p: p.id))
+
+
+def _source_weights(session: Session, config: Config, job_ids: Any) -> dict[int, float]:
+    configured = {s.name: s.weight for s in config.sources}
+    rows = session.exec(
+        select(JobSource.job_id, Source.name).join(Source).where(col(JobSource.job_id).in_(job_ids))
+    ).all()
+    weights: dict[int, float] = {}
+    for job_id, name in rows:
+        weights[job_id] = max(weights.get(job_id, 0.0), configured.get(name, 1.0))
+    return weights
+
+
+def _job_candidate(job: Job, weight: float) -> JobCandidate:
+    assert job.id is not None
+    return JobCandidate(
+        id=job.id, title=job.title, company=job.company, location=job.location, remote=job.remote,
+        has_salary=job.salary_min is not None, body=f"{job.summary} {' '.join(job.tags)}",
+        summary_chars=len(job.summary), posted_at=job.posted_at, source_weight=weight,
+    )  # fmt: skip
+
+
+def _person_candidate(profile: Profile) -> PersonCandidate:
+    assert profile.id is not None
+    return PersonCandidate(
+        id=profile.id, name=profile.name, headline=profile.headline, location=profile.location,
+        skills=tuple(profile.skills), seniority=profile.seniority, has_url=bool(profile.url),
+        joined_at=profile.joined_at,
+    )  # fmt: skip
+
+
+def rank_segment(config: Config, pool: Pool, prefs: Preferences, as_of: datetime) -> list[Pick]:
+    newsletter, weights = config.newsletter, config.file.ranking
+    jobs = rank_jobs(pool.jobs, prefs, weights, as_of, newsletter.jobs_per_email) if prefs.wants_jobs else []
+    people = rank_people(pool.people, prefs, weights, newsletter.people_per_email) if prefs.wants_people else []
+    return jobs + people
+
+
+def _add_segment(session: Session, config: Config, issue: Issue, pool: Pool, prefs: Preferences) -> Segment:
+    assert issue.id is not None
+    picks = rank_segment(config, pool, prefs, issue.built_at)
+    segment = Segment(
+        issue_id=issue.id, key=prefs.key, preferences=prefs.to_json(), picks=[p.to_json() for p in picks],
+        created_at=issue.built_at,
+    )  # fmt: skip
+    session.add(segment)
+    _mark_featured(session, issue.id, picks)
+    return segment
+
+
+def _mark_featured(session: Session, issue_id: int, picks: Iterable[Pick]) -> None:
+    for pick in picks:
+        item = session.get(IssueItem, (issue_id, pick.kind, pick.id))
+        if item is not None and not item.featured:
+            item.featured = True
+            session.add(item)
+
+
+def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences) -> Segment:
+    """The issue's frozen segment for these preferences; a new one is ranked from the frozen pool
+    (a reader who joined or changed preferences after the build)."""
+    with session_scope(engine) as session:
+        found = session.exec(select(Segment).where(Segment.issue_id == issue.id, Segment.key == prefs.key)).first()
+        if found is not None:
+            return found
+    try:
+        with session_scope(engine) as session:
+            return _add_segment(session, config, issue, load_pool(session, config, issue), prefs)
+    except IntegrityError:
+        with session_scope(engine) as session:
+            query = select(Segment).where(Segment.issue_id == issue.id, Segment.key == prefs.key)
+            return session.exec(query).one()
+
+
+def find_issue(engine: Engine, week: str | None) -> Issue:
+    """The issue for ``week``, or the newest one; InputError when there is none."""
+    with session_scope(engine) as session:
+        query = select(Issue)
+        query = query.where(Issue.week == parse_week(week)) if week else query.order_by(col(Issue.built_at).desc())
+        issue = session.exec(query).first()
+    if issue is None:
+        raise InputError(
+            f"no issue for {week}; run `digest build`" if week else "no issue built yet; run `digest build`"
+        )
+    return issue
+
+
+__all__: Sequence[str] = ["BuildReport", "build_issue", "find_issue", "load_pool", "segment_for"]

@@ -1,0 +1,111 @@
+"""The exact bytes of a message: headers written by digest, bodies in quoted-printable.
+
+Two Python pitfalls are avoided by writing the top-level headers ourselves:
+``policy.SMTP`` RFC 2047-encodes a long ``<https://...>`` in List-Unsubscribe (providers
+then miss the link), and raising ``max_line_length`` for the whole message lets body
+lines grow past RFC 2045's 76 characters. Here each header is folded on its own terms and
+the bodies are quoted-printable with lines of at most 76 characters."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+
+CRLF = "\r\n"
+_UNSAFE = re.compile(r"[\r\n\x00-\x1f\x7f]")
+
+
+def clean(value: str) -> str:
+    """One header-safe line: CR, LF and other control characters become spaces."""
+    return " ".join(_UNSAFE.sub(" ", value).split())
+
+
+def encode_words(value: str, name: str) -> str:
+    """A header value, RFC 2047-encoded only when it is not ASCII, folded at 76 characters."""
+    value = clean(value)
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    return Header(value, charset, header_name=name).encode(linesep=CRLF)
+
+
+def address(name: str, email: str) -> str:
+    """``Name <email>`` with the name encoded when needed; the address itself is never folded."""
+    return formataddr((clean(name), clean(email)), charset="utf-8")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    sender: str  # "Name <address>", as in sources.yaml
+    to_name: str
+    to_address: str
+    subject: str
+    message_id: str
+    date: datetime
+    unsubscribe_url: str
+    unsubscribe_mailto: str | None = None
+    list_id: str = ""
+    feedback_id: str = ""
+    reply_to: str | None = None
+
+
+def message_id(week: str, subscriber_id: int, sender: str) -> str:
+    """Deterministic per (issue, subscriber): a resend carries the same Message-ID."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    tag = hashlib.sha256(f"{week}:{subscriber_id}:{domain}".encode()).hexdigest()[:12]
+    return f"<digest.{week}.{subscriber_id}.{tag}@{domain}>"
+
+
+def list_headers(newsletter_name: str, sender: str) -> tuple[str, str]:
+    """(List-Id, Feedback-ID): both stable for the newsletter, never per message."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    slug = re.sub(r"[^a-z0-9]+", "-", newsletter_name.lower()).strip("-") or "digest"
+    label = clean(newsletter_name).replace('"', "'")
+    return f'"{label}" <{slug}.{domain}>', f"weekly:{slug}:digest:{domain}"
+
+
+def quoted_printable(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+def headers(envelope: Envelope) -> list[tuple[str, str]]:
+    sender_name, sender_address = parseaddr(envelope.sender)
+    unsubscribe = f"<{clean(envelope.unsubscribe_url)}>"
+    if envelope.unsubscribe_mailto:
+        unsubscribe += f", <{clean(envelope.unsubscribe_mailto)}>"
+    fields = [
+        ("From", address(sender_name, sender_address)),
+        ("To", address(envelope.to_name, envelope.to_address)),
+        ("Subject", encode_words(envelope.subject, "Subject")),
+        ("Date", format_datetime(envelope.date)),
+        ("Message-ID", clean(envelope.message_id)),
+        ("List-Unsubscribe", unsubscribe),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
+    if envelope.list_id:
+        fields.append(("List-Id", clean(envelope.list_id)))
+    if envelope.feedback_id:
+        fields.append(("Feedback-ID", clean(envelope.feedback_id)))
+    if envelope.reply_to:
+        fields.append(("Reply-To", clean(envelope.reply_to)))
+    return fields
+
+
+def build_message(envelope: Envelope, text: str, html: str) -> bytes:
+    """multipart/alternative: text/plain first, then text/html; CRLF line ends throughout."""
+    boundary = "=_digest_" + hashlib.sha256(envelope.message_id.encode()).hexdigest()[:24]
+    head = "".join(f"{name}: {value}{CRLF}" for name, value in headers(envelope))
+    head += f'MIME-Version: 1.0{CRLF}Content-Type: multipart/alternative; boundary="{boundary}"{CRLF}{CRLF}'
+    parts = [head.encode("utf-8")]  # ASCII but for an internationalised address (SMTPUTF8)
+    for subtype, body in (("plain", text), ("html", html)):
+        parts.append(
+            f'--{boundary}{CRLF}Content-Type: text/{subtype}; charset="utf-8"{CRLF}'
+            f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}".encode("ascii")
+        )
+        parts.append(quoted_printable(body) + CRLF.encode())
+    parts.append(f"--{boundary}--{CRLF}".encode("ascii"))
+    return b"".join(parts)

@@ -1,0 +1,274 @@
+"""Rendering: Jinja templates, CSS inlined by premailer a fixed number of times per issue.
+
+premailer costs ~13 ms a call, so it never runs per reader or per segment:
+  1. the frame (digest.html, with empty slots) is inlined once;
+  2. every card (job.html, person.html) is inlined once, all in one document (cards.html);
+  3. a segment's email is assembled from those strings, with its "why" lines filled in;
+  4. a reader's email fills in the name, address and unsubscribe link, escaped.
+Placeholders carry a random nonce, so feed text can never fake one.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import premailer
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from digest.config import Config
+from digest.errors import ConfigError
+from digest.preferences import Preferences
+
+MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
+READER_FIELD_ROOM = 2_000  # bytes kept free for the reader's name, address and link
+CARD_SUMMARY_CHARS = 220
+_CARD = re.compile(r"<!--card:(\S+?)-->(.*?)<!--/card:\1-->", re.DOTALL)
+_SECTION = "<!--section:{0}-->(.*?)<!--/section:{0}-->"
+_WHY = re.compile(r"<!--why-->(.*?)<!--/why-->", re.DOTALL)
+_MARKER = re.compile(r"<!--/?(?:section|slot|card|why)(?::[^>]*)?-->\n?")
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: int
+    title: str
+    company: str
+    location: str
+    remote: bool
+    salary: str
+    url: str
+    summary: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class PersonView:
+    id: int
+    name: str
+    headline: str
+    location: str
+    skills: tuple[str, ...]
+    url: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Reader:
+    email: str
+    name: str
+    unsubscribe_url: str
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A segment's email, with the reader's fields still to fill in."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    jobs: tuple[int, ...]
+    people: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+class Fields:
+    """Placeholders for values filled in after inlining: ``fields.email`` -> ``DGST<nonce>EMAILZ``."""
+
+    def __init__(self, nonce: str) -> None:
+        self._nonce = nonce
+
+    def __getattr__(self, name: str) -> str:
+        return f"DGST{self._nonce}{name.upper().replace('_', '')}Z"
+
+
+def salary_text(low: int | None, high: int | None, currency: str | None) -> str:
+    if low is None or high is None:
+        return ""
+    symbol = {"USD": "$", "GBP": "£", "EUR": "€"}.get(currency or "", f"{currency} " if currency else "")
+
+    def money(value: int) -> str:
+        return f"{symbol}{value // 1000}k" if value % 1000 == 0 else f"{symbol}{value:,}"
+
+    return money(low) if low == high else f"{money(low)}–{money(high)}"
+
+
+def week_label(week: str) -> str:
+    year, number = int(week[:4]), int(week[6:])
+    monday, sunday = date.fromisocalendar(year, number, 1), date.fromisocalendar(year, number, 7)
+    return f"Week {number}: {monday:%-d %b} – {sunday:%-d %b %Y}"
+
+
+def template_environment(config: Config) -> Environment:
+    dirs = config.template_dirs()
+    if not dirs:
+        raise ConfigError("no email templates found (templates/email/ next to sources.yaml, or the packaged ones)")
+    return Environment(
+        loader=FileSystemLoader([str(d) for d in dirs]),
+        autoescape=select_autoescape(["html"], default_for_string=False, default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def inline_css(document: str) -> str:
+    """premailer: styles into attributes; @media rules stay behind in <style>."""
+    inliner = premailer.Premailer(
+        document,
+        keep_style_tags=False,
+        remove_classes=False,
+        disable_validation=True,
+        disable_link_rewrites=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+    )
+    return "<!DOCTYPE html>\n" + str(inliner.transform())
+
+
+@dataclass
+class Renderer:
+    """Renders one issue for every segment and reader; counts its premailer calls."""
+
+    config: Config
+    week: str
+    jobs: dict[int, JobView]
+    people: dict[int, PersonView]
+    nonce: str = field(default_factory=lambda: secrets.token_hex(6))
+    premailer_calls: int = 0
+    _frame: str | None = None
+    _cards: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.env = template_environment(self.config)
+        self.fields = Fields(self.nonce)
+
+    def _context(self, **extra: object) -> dict[str, object]:
+        return {
+            "newsletter": self.config.newsletter,
+            "week_label": week_label(self.week),
+            "fields": self.fields,
+            **extra,
+        }
+
+    def frame(self) -> str:
+        if self._frame is None:
+            self._frame = inline_css(self.env.get_template("digest.html").render(self._context()))
+            self.premailer_calls += 1
+        return self._frame
+
+    def ensure_cards(self, keys: Iterable[str]) -> None:
+        """Inline every card not yet inlined, all in one premailer call."""
+        missing = [k for k in dict.fromkeys(keys) if k not in self._cards]
+        if not missing:
+            return
+        cards = [{"key": k, "kind": k.split("-")[0], "item": self._item(k)} for k in missing]
+        inlined = inline_css(self.env.get_template("cards.html").render(self._context(cards=cards)))
+        self.premailer_calls += 1
+        self._cards.update({m.group(1): m.group(2).strip() for m in _CARD.finditer(inlined)})
+
+    def _item(self, key: str) -> JobView | PersonView:
+        kind, number = key.split("-")
+        return self.jobs[int(number)] if kind == "job" else self.people[int(number)]
+
+    def draft(self, prefs: Preferences, picks: Sequence[dict[str, object]]) -> Draft:
+        """The segment's email: its cards in rank order, shrunk until the HTML fits."""
+        jobs = [replace(self.jobs[_id(p)], why=_why(p)) for p in picks if p["kind"] == "job"]
+        people = [replace(self.people[_id(p)], why=_why(p)) for p in picks if p["kind"] == "person"]
+        self.ensure_cards([f"job-{j.id}" for j in jobs] + [f"person-{p.id}" for p in people])
+        while True:
+            draft = self._assemble(prefs, jobs, people)
+            if len(draft.html.encode()) <= MAX_HTML_BYTES - READER_FIELD_ROOM or not (jobs or people):
+                return draft
+            if len(jobs) >= len(people):
+                jobs.pop()
+            else:
+                people.pop()
+
+    def _card(self, key: str, why: str) -> str:
+        card = self._cards[key]
+        if not why:
+            return _WHY.sub("", card)
+        return card.replace(self.fields.why, html.escape("Why: " + why))
+
+    def _assemble(self, prefs: Preferences, jobs: list[JobView], people: list[PersonView]) -> Draft:
+        page = self.frame()
+        sections = {"jobs": [self._card(f"job-{j.id}", j.why) for j in jobs],
+                    "people": [self._card(f"person-{p.id}", p.why) for p in people]}  # fmt: skip
+        for name, cards in sections.items():
+            if cards:
+                page = page.replace(f"<!--slot:{name}-->", "\n".join(cards))
+            else:
+                page = re.sub(_SECTION.format(name), "", page, flags=re.DOTALL)
+        subject, preheader, intro = self._words(jobs, people)
+        text = self.env.get_template("digest.txt").render(self._context(jobs=jobs, people=people))
+        values = {self.fields.preheader: preheader, self.fields.intro: intro}
+        page = _MARKER.sub("", page)
+        for token, value in values.items():
+            page, text = page.replace(token, html.escape(value)), text.replace(token, value)
+        return Draft(subject, preheader, page, text, tuple(j.id for j in jobs), tuple(p.id for p in people))
+
+    def _words(self, jobs: Sequence[JobView], people: Sequence[PersonView]) -> tuple[str, str, str]:
+        """Subject, preheader and intro: honest about what is inside."""
+        name = self.config.newsletter.name
+        counts = " and ".join(
+            part for part in (_count(len(jobs), "new job"), _count(len(people), "person", "people")) if part
+        )
+        if jobs:
+            lead = f"{jobs[0].title} at {jobs[0].company}" if jobs[0].company else jobs[0].title
+            subject = f"{lead}" + (f" + {len(jobs) - 1} more jobs" if len(jobs) > 1 else "")
+        elif people:
+            subject = f"{_count(len(people), 'product person', 'product people')} to meet this week"
+        else:
+            subject = "nothing new this week"
+        preheader = f"{counts or 'Nothing new'} this week" + (f", starting with {jobs[0].title}." if jobs else ".")
+        intro = f"here {'is' if len(jobs) + len(people) == 1 else 'are'} {counts or 'no new picks'} picked for you."
+        return _single_line(f"{name}: {subject}", 150), _single_line(preheader, 200), intro
+
+    def personalise(self, draft: Draft, reader: Reader) -> Email:
+        """Fill in the reader's fields (escaped for HTML) into the segment's draft."""
+        greeting = reader.name.split()[0] if reader.name.strip() else "there"
+        values = {
+            self.fields.greeting_name: greeting,
+            self.fields.email: reader.email,
+            self.fields.unsubscribe_url: reader.unsubscribe_url,
+        }
+        page, text = draft.html, draft.text
+        for token, value in values.items():
+            value = _single_line(value, 300)
+            page, text = page.replace(token, html.escape(value)), text.replace(token, value)
+        return Email(draft.subject, draft.preheader, page, text)
+
+
+def _id(pick: dict[str, object]) -> int:
+    return int(str(pick["id"]))
+
+
+def _why(pick: dict[str, object]) -> str:
+    reasons = pick.get("reasons")
+    return " · ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    if n == 0:
+        return ""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _single_line(value: str, limit: int) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
