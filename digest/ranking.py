@@ -47,6 +47,11 @@ class JobCandidate:
     posted_at: datetime
     source_weight: float = 1.0
 
+    def __post_init__(self) -> None:  # lower-cased once, not once per segment
+        object.__setattr__(self, "_title", self.title.lower())
+        object.__setattr__(self, "_body", self.body.lower())
+        object.__setattr__(self, "_location", self.location.lower())
+
 
 @dataclass(frozen=True)
 class PersonCandidate:
@@ -58,6 +63,11 @@ class PersonCandidate:
     seniority: str
     has_url: bool
     joined_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_headline", self.headline.lower())
+        object.__setattr__(self, "_skills", " ; ".join(self.skills).lower())
+        object.__setattr__(self, "_location", self.location.lower())
 
 
 @dataclass(frozen=True)
@@ -78,19 +88,24 @@ def _pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
 
 
+@lru_cache(maxsize=200_000)  # segments share terms and items: each pair is searched once
 def mentions(text: str, term: str) -> bool:
     """Whether lower-cased ``text`` names ``term`` (or a common alias of it) as whole words."""
     return bool(term) and _pattern(term).search(text) is not None
 
 
 def _role_match(title: str, body: str, roles: Iterable[str]) -> tuple[float, list[str]]:
-    best, reasons = 0.0, list[str]()
+    """1 for a role named in the title, 0.5 in the body; each further role adds a quarter."""
+    scores: list[float] = []
+    reasons: list[str] = []
     for role in roles:
         if mentions(title, role):
-            best, reasons = max(best, 1.0), [*reasons, f'matches "{role}"']
+            scores, reasons = [*scores, 1.0], [*reasons, f'matches "{role}"']
         elif mentions(body, role):
-            best, reasons = max(best, 0.5), [*reasons, f'mentions "{role}"']
-    return best, reasons
+            scores, reasons = [*scores, 0.5], [*reasons, f'mentions "{role}"']
+    if not scores:
+        return 0.0, reasons
+    return max(scores) + 0.25 * (len(scores) - 1), reasons
 
 
 def _place_match(location: str, remote: bool, prefs: Preferences) -> tuple[float, list[str]]:
@@ -106,7 +121,7 @@ def _place_match(location: str, remote: bool, prefs: Preferences) -> tuple[float
 
 def score_job(job: JobCandidate, prefs: Preferences, weights: Ranking, as_of: datetime) -> Pick | None:
     """The job's pick for this reader, or None when it matches none of the reader's roles."""
-    title, body, location = job.title.lower(), job.body.lower(), job.location.lower()
+    title, body, location = job._title, job._body, job._location  # type: ignore[attr-defined]
     role, reasons = _role_match(title, body, prefs.roles)
     if prefs.roles and role == 0:
         return None
@@ -137,12 +152,11 @@ def _job_completeness(job: JobCandidate) -> tuple[float, list[str]]:
 
 
 def score_person(person: PersonCandidate, prefs: Preferences, weights: Ranking) -> Pick | None:
-    headline = person.headline.lower()
-    skills = " ; ".join(person.skills).lower()
+    headline, skills, location = person._headline, person._skills, person._location  # type: ignore[attr-defined]
     role, reasons = _role_match(headline, skills, prefs.roles)
     if prefs.roles and role == 0:
         return None
-    place, place_reasons = _place_match(person.location.lower(), "remote" in person.location.lower(), prefs)
+    place, place_reasons = _place_match(location, "remote" in location, prefs)
     level = 0.3 if prefs.seniority and prefs.seniority == person.seniority else 0.0
     reasons += place_reasons + ([f"{prefs.seniority} level"] if level else [])
     complete = 0.25 * sum((bool(person.headline), len(person.skills) >= 2, person.has_url, bool(person.location)))

@@ -172,7 +172,8 @@ class Renderer:
         return self._frame
 
     def ensure_cards(self, keys: Iterable[str]) -> None:
-        """Inline every card not yet inlined, all in one premailer call."""
+        """Inline every card not yet inlined, all in one premailer call. ``draft`` asks for the
+        whole pool at once, so later segments never need another call."""
         missing = [k for k in dict.fromkeys(keys) if k not in self._cards]
         if not missing:
             return
@@ -189,7 +190,7 @@ class Renderer:
         """The segment's email: its cards in rank order, shrunk until the HTML fits."""
         jobs = [replace(self.jobs[_id(p)], why=_why(p)) for p in picks if p["kind"] == "job"]
         people = [replace(self.people[_id(p)], why=_why(p)) for p in picks if p["kind"] == "person"]
-        self.ensure_cards([f"job-{j.id}" for j in jobs] + [f"person-{p.id}" for p in people])
+        self.ensure_cards([f"job-{i}" for i in self.jobs] + [f"person-{i}" for i in self.people])
         while True:
             draft = self._assemble(prefs, jobs, people)
             if len(draft.html.encode()) <= MAX_HTML_BYTES - READER_FIELD_ROOM or not (jobs or people):

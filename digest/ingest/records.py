@@ -18,6 +18,7 @@ REMOTE_ONLY_BOARDS = (
     "workingnomads.com", "himalayas.app", "jobicy.com",
 )  # fmt: skip
 _LOCATION_LINE = re.compile(r"\bLocation:\s*(?:</\w+>)?\s*([^<\n]{2,120})", re.IGNORECASE)
+_LABEL_LINES = re.compile(r"^(?:Location|Headquarters|URL|To apply):.*$", re.IGNORECASE | re.MULTILINE)
 _REMOTE_WORDS = re.compile(r"\b(remote|anywhere|work from home|wfh|distributed)\b", re.IGNORECASE)
 
 
@@ -115,7 +116,7 @@ def normalise_job(raw: RawJob, ctx: SourceContext) -> JobRecord | None:
         location=location,
         remote=_is_remote(raw, ctx, location, title),
         url=url,
-        summary=summarise(text),
+        summary=summarise(_LABEL_LINES.sub("", text)),
         html=sanitise_html(description, url) if description else "",
         published_at=raw.published,
         salary_min=salary.low if salary else None,
