@@ -3,6 +3,7 @@ segment and personalise per reader."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -60,6 +61,7 @@ class Composer:
     renderer: Renderer
     signer: Signer
     drafts: dict[str, Draft] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, engine: Engine, config: Config, issue: Issue) -> Composer:
@@ -67,10 +69,15 @@ class Composer:
         return cls(engine, config, issue, load_renderer(engine, config, issue), signer)
 
     def draft(self, prefs: Preferences) -> Draft:
-        if prefs.key not in self.drafts:
-            segment = segment_for(self.engine, self.config, self.issue, prefs)
-            self.drafts[prefs.key] = self.renderer.draft(prefs, segment.picks)
-        return self.drafts[prefs.key]
+        """The segment's draft, made once (sender threads share it)."""
+        found = self.drafts.get(prefs.key)
+        if found is None:
+            with self._lock:
+                if prefs.key not in self.drafts:
+                    segment = segment_for(self.engine, self.config, self.issue, prefs)
+                    self.drafts[prefs.key] = self.renderer.draft(prefs, segment.picks)
+                found = self.drafts[prefs.key]
+        return found
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
         assert self.issue.id is not None

@@ -169,11 +169,31 @@ class Ingest(_Strict):
     concurrency: int = Field(8, ge=1, le=64)
 
 
+class Dkim(_Strict):
+    selector: str
+    domain: str
+    key_file: str = Field(description="PEM private key; relative to sources.yaml")
+
+
+class Delivery(_Strict):
+    rate: float = Field(0, ge=0, description="messages per second across all workers; 0 = no limit")
+    workers: int = Field(1, ge=1, le=64, description="parallel SMTP connections")
+    retry_backoff: list[float] = Field([5, 30, 120], description="seconds before each retry of a 4xx")
+    max_soft_failures: int = Field(5, ge=1, description="deferred this many issues in a row: suppressed")
+    ingest_max_age_hours: float = Field(12, ge=0, description="send ingests first when the last ingest is older")
+    lease_seconds: float = Field(120, gt=0, description="a sender that stops renewing loses its claims after this")
+    batch: int = Field(100, ge=1, le=10_000, description="deliveries claimed at a time")
+    unsubscribe_mailto: str | None = None
+    dkim: Dkim | None = None
+    seed_readers: str | None = Field(None, description="CSV imported when the list is empty (demos)")
+
+
 class SourcesFile(_Strict):
     newsletter: Newsletter = Newsletter()  # type: ignore[call-arg]
     sources: list[Source] = []
     ranking: Ranking = Ranking()
     ingest: Ingest = Ingest()
+    delivery: Delivery = Delivery()
 
     @field_validator("sources")
     @classmethod
@@ -224,6 +244,11 @@ class Config:
     @property
     def sources(self) -> list[Source]:
         return self.file.sources
+
+    def path(self, value: str) -> Path:
+        """A path from sources.yaml, made absolute against the file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
 
     def resolve(self, source: Source) -> str:
         """The source's URL, or its file path made absolute against sources.yaml's folder."""

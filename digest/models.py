@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Text, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from digest.dbtypes import UTCDateTime
@@ -160,3 +160,47 @@ class Setting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class Delivery(SQLModel, table=True):
+    """The ledger: one row per (issue, subscriber), whatever happens to the message.
+
+    queued -> sending (committed before SMTP DATA) -> sent | failed | deferred | unknown,
+    or skipped when the reader is suppressed by the time their turn comes."""
+
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        Index("ix_delivery_issue_status", "issue_id", "status", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE")
+    subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    reply: str = Field(default="", sa_type=Text)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    """Something that changed a reader's status: unsubscribed (one-click or link), resubscribed,
+    bounced, complained, confirmed; with the issue that caused it when there is one."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    issue_id: int | None = Field(default=None, foreign_key="issue.id", ondelete="SET NULL", index=True)
+    kind: str = Field(max_length=16)
+    method: str = Field(default="", max_length=16)
+    detail: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses never to mail again, kept as a salted hash after their owner was forgotten."""
+
+    email_hash: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)

@@ -1,0 +1,247 @@
+"""The delivery ledger: one row per (issue, subscriber) and every state change committed.
+
+Senders claim batches of rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single
+writer serialises the claim), mark each row ``sending`` in its own commit before SMTP
+DATA, and record the outcome in another. A row left in ``sending`` by a sender that died
+becomes ``unknown``: reported, never resent unless the operator asks."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, func, literal, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+
+from digest.db import session_scope
+from digest.dbtypes import UTCDateTime
+from digest.models import Delivery, Event, Subscriber
+from digest.timeutil import utcnow
+
+STATUSES = ("queued", "sending", "sent", "failed", "deferred", "unknown", "skipped")
+FINAL = ("sent", "failed", "unknown", "skipped")
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
+LOST = "the sender stopped between DATA and the reply"
+
+
+def worker_id() -> str:
+    """host:pid:nonce; a sender on this host whose pid is gone is known to be dead at once."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _alive(claimer: str) -> bool:
+    host, _, rest = claimer.partition(":")
+    if host != socket.gethostname():
+        return True  # another machine: only its lease can tell
+    try:
+        os.kill(int(rest.split(":")[0]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
+    """Add a queued row for every active reader who has none for this issue yet."""
+    now = now or utcnow()
+    has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
+    values: list[Any] = [literal(issue_id), Subscriber.id, literal("queued"), literal(0), literal(""),
+                         literal(now, UTCDateTime)]  # fmt: skip
+    rows = select(*values).where(Subscriber.status == "active", ~has_row)
+    columns = ["issue_id", "subscriber_id", "status", "attempts", "reply", "updated_at"]
+    with session_scope(engine) as session:
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(Delivery).from_select(columns, rows)
+        statement = statement.on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+        return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
+    """Rows a dead sender left: ``sending`` becomes ``unknown``; its claims are released."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        claimers = session.exec(
+            select(Delivery.claimed_by)
+            .where(Delivery.issue_id == issue_id, col(Delivery.claimed_by).is_not(None))
+            .distinct()
+        ).all()
+        dead = [c for c in claimers if c and not _alive(c)]
+        gone = or_(col(Delivery.claimed_by).in_(dead), col(Delivery.lease_until) < now)
+        lost = session.execute(
+            update(Delivery)
+            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "sending", gone)
+            .values(
+                status="unknown",
+                reply="the sender stopped between DATA and the reply",
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status).in_(("queued", "deferred")), gone)
+            .values(claimed_by=None, lease_until=None)
+        )
+        session.execute(  # deferred rows left "for the next run" become due now
+            update(Delivery)
+            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "deferred")
+            .where(col(Delivery.next_attempt_at).is_(None))
+            .values(next_attempt_at=now)
+        )
+    return int(lost or 0)
+
+
+def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now: datetime | None = None) -> list[int]:
+    """Claim up to ``limit`` due rows in id order; returns their ids."""
+    now = now or utcnow()
+    due = or_(
+        col(Delivery.status) == "queued",
+        and_(col(Delivery.status) == "deferred", col(Delivery.next_attempt_at) <= now),
+    )
+    free = or_(col(Delivery.claimed_by).is_(None), col(Delivery.lease_until) < now, col(Delivery.claimed_by) == me)
+    with session_scope(engine) as session:
+        ids = session.exec(
+            select(Delivery.id)
+            .where(Delivery.issue_id == issue_id, due, free)
+            .order_by(col(Delivery.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not ids:
+            return []
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), free)
+            .values(claimed_by=me, lease_until=now + timedelta(seconds=lease))
+        )
+    with session_scope(engine) as session:  # only what this sender really got
+        return [
+            i
+            for i in session.exec(
+                select(Delivery.id)
+                .where(col(Delivery.id).in_(ids), Delivery.claimed_by == me)
+                .order_by(col(Delivery.id))
+            )
+            if i is not None
+        ]
+
+
+def release(engine: Engine, ids: Sequence[int], me: str) -> None:
+    if ids:
+        with session_scope(engine) as session:
+            session.execute(
+                update(Delivery)
+                .where(col(Delivery.id).in_(ids), col(Delivery.claimed_by) == me, col(Delivery.status) != "sending")
+                .values(claimed_by=None, lease_until=None)
+            )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    subscriber: Subscriber
+
+
+def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Delivery.id, Subscriber).join(Subscriber).where(col(Delivery.id).in_(ids)).order_by(col(Delivery.id))
+        ).all()
+        return [Claimed(i, s) for i, s in rows if i is not None]
+
+
+def begin_sending(engine: Engine, delivery_id: int, me: str, lease: float, now: datetime | None = None) -> str:
+    """Just before DATA: 'sending' when the row is still ours and the reader still active (committed);
+    'skipped' when the reader is suppressed now; 'lost' when another sender took the row."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        status = session.exec(select(Subscriber.status).join(Delivery).where(Delivery.id == delivery_id)).one_or_none()
+        values: dict[str, object] = {"updated_at": now}
+        if status != "active":
+            values |= {"status": "skipped", "reply": f"subscriber is {status}", "claimed_by": None}
+        else:
+            values |= {"status": "sending", "attempts": Delivery.attempts + 1,
+                       "lease_until": now + timedelta(seconds=lease)}  # fmt: skip
+        changed = session.execute(
+            update(Delivery)
+            .where(col(Delivery.id) == delivery_id, col(Delivery.claimed_by) == me)
+            .where(col(Delivery.status).in_(("queued", "deferred")))
+            .values(**values)
+        ).rowcount  # type: ignore[attr-defined]
+    if not changed:
+        return "lost"
+    return "sending" if status == "active" else "skipped"
+
+
+def finish(
+    engine: Engine,
+    delivery_id: int,
+    status: str,
+    reply: str,
+    *,
+    retry_at: datetime | None = None,
+    bounce: bool = False,
+    issue_id: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Record the outcome; a permanent refusal also marks the reader bounced."""
+    now = now or utcnow()
+    values: dict[str, object] = {
+        "status": status,
+        "reply": reply[:1000],
+        "updated_at": now,
+        "next_attempt_at": retry_at,
+    }
+    if status == "sent":
+        values["sent_at"] = now
+    if status != "deferred" or retry_at is None:
+        values |= {"claimed_by": None, "lease_until": None}
+    with session_scope(engine) as session:
+        session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
+        if bounce:
+            subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
+            changed = session.execute(
+                update(Subscriber)
+                .where(col(Subscriber.id) == subscriber_id, col(Subscriber.status) == "active")
+                .values(status="bounced", updated_at=now)
+            ).rowcount  # type: ignore[attr-defined]
+            if changed:
+                session.add(Event(subscriber_id=subscriber_id, issue_id=issue_id, kind="bounced", method="smtp",
+                                  detail=reply[:500], created_at=now))  # fmt: skip
+
+
+def resend_unknown(engine: Engine, issue_id: int) -> int:
+    """The operator's decision: put ``unknown`` rows back in the queue."""
+    with session_scope(engine) as session:
+        return int(
+            session.execute(
+                update(Delivery)
+                .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "unknown")
+                .values(status="queued", claimed_by=None, lease_until=None)
+            ).rowcount  # type: ignore[attr-defined]
+            or 0
+        )
+
+
+def counts(engine: Engine, issue_id: int) -> dict[str, int]:
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+        ).all()
+    found = {status: 0 for status in STATUSES}
+    found.update({status: int(n) for status, n in rows})
+    return found
+
+
+def pending(engine: Engine, issue_id: int) -> int:
+    """Rows still to send in a later run or a later retry (queued, or deferred)."""
+    found = counts(engine, issue_id)
+    return found["queued"] + found["deferred"]

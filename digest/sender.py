@@ -1,0 +1,208 @@
+"""The sending engine: workers that drain the ledger of one issue over their own connections.
+
+Each message: render (shared drafts), wait for the rate limit, check the reader is still
+active and mark the row ``sending`` (one commit), send the exact bytes, record the outcome
+(another commit). Progress is therefore saved per accepted message, never per batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
+
+from digest import ledger
+from digest.compose import Composer
+from digest.config import Config
+from digest.db import session_scope
+from digest.dkim_sign import DkimSigner
+from digest.errors import DigestError
+from digest.models import Delivery, Issue
+from digest.timeutil import utcnow
+from digest.transport import (
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    TransportError,
+    UnknownOutcome,
+)
+
+BOUNCE_STAGES = ("RCPT", "DATA", "end of DATA")
+
+
+class RateLimiter:
+    """At most ``rate`` messages a second across all workers (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = time.monotonic()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+@dataclass
+class Run:
+    """What the workers of one ``digest send`` share."""
+
+    engine: Engine
+    config: Config
+    issue: Issue
+    composer: Composer
+    transport_factory: Callable[[], Transport]
+    signer: DkimSigner | None
+    limit: int | None
+    rate: RateLimiter
+    stop: threading.Event
+    me: str = field(default_factory=ledger.worker_id)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    tries: Counter[int] = field(default_factory=Counter)
+    failure: DigestError | None = None
+    on_message: Callable[[str], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _started: int = 0
+
+    @property
+    def issue_id(self) -> int:
+        assert self.issue.id is not None
+        return self.issue.id
+
+    def take_slot(self) -> bool:
+        """One more message allowed by --limit (and not stopping)?"""
+        with self._lock:
+            if self.stop.is_set() or (self.limit is not None and self._started >= self.limit):
+                return False
+            self._started += 1
+            return True
+
+    def give_back_slot(self) -> None:
+        with self._lock:
+            self._started -= 1
+
+    def record(self, outcome: str) -> None:
+        with self._lock:
+            self.outcomes[outcome] += 1
+        if self.on_message:
+            self.on_message(outcome)
+
+    def abort(self, error: DigestError) -> None:
+        with self._lock:
+            self.failure = self.failure or error
+        self.stop.set()
+
+
+def run_workers(run: Run, workers: int) -> None:
+    threads = [threading.Thread(target=_worker, args=(run,), name=f"sender-{n}", daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+
+
+def _worker(run: Run) -> None:
+    try:
+        transport = run.transport_factory()
+    except DigestError as exc:
+        run.abort(exc)
+        return
+    try:
+        _drain(run, transport)
+    except DigestError as exc:
+        run.abort(exc)
+    finally:
+        transport.close()
+
+
+def _drain(run: Run, transport: Transport) -> None:
+    delivery = run.config.file.delivery
+    while not run.stop.is_set():
+        ids = ledger.claim(run.engine, run.issue_id, run.me, delivery.batch, delivery.lease_seconds)
+        if not ids:
+            wait = _next_retry_in(run)
+            if wait is None:
+                return
+            run.stop.wait(min(wait, 1.0))
+            continue
+        claimed = ledger.load(run.engine, ids)
+        for position, item in enumerate(claimed):
+            if not run.take_slot():
+                ledger.release(run.engine, [c.delivery_id for c in claimed[position:]], run.me)
+                return
+            _deliver(run, transport, item)
+
+
+def _next_retry_in(run: Run) -> float | None:
+    """Seconds until the next deferred message of this run is due, or None when none is."""
+    with session_scope(run.engine) as session:
+        due = session.exec(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.issue_id == run.issue_id,
+                Delivery.status == "deferred",
+                col(Delivery.next_attempt_at).is_not(None),
+            )
+        ).one()
+    return None if due is None else max(0.0, (due - utcnow()).total_seconds())
+
+
+def _deliver(run: Run, transport: Transport, item: ledger.Claimed) -> None:
+    subscriber, lease = item.subscriber, run.config.file.delivery.lease_seconds
+    data = run.composer.message_for(subscriber, utcnow())
+    if run.signer:
+        data = run.signer.sign(data)
+    run.rate.wait()
+    state = ledger.begin_sending(run.engine, item.delivery_id, run.me, lease)
+    if state == "lost":
+        run.give_back_slot()
+        return
+    if state == "skipped":
+        run.record("skipped")
+        return
+    sender = run.config.newsletter.sender
+    try:
+        reply = transport.send(_address(sender), subscriber.email, data)
+    except TemporaryFailure as problem:
+        _defer(run, item.delivery_id, str(problem.reply))
+    except PermanentFailure as problem:
+        bounce = problem.stage in BOUNCE_STAGES
+        ledger.finish(run.engine, item.delivery_id, "failed", str(problem.reply), bounce=bounce, issue_id=run.issue_id)
+        run.record("failed")
+    except UnknownOutcome as problem:
+        ledger.finish(run.engine, item.delivery_id, "unknown", str(problem.reply))
+        run.record("unknown")
+    except TransportError as exc:
+        _defer(run, item.delivery_id, str(exc))
+        raise
+    else:
+        ledger.finish(run.engine, item.delivery_id, "sent", str(reply))
+        run.record("sent")
+
+
+def _defer(run: Run, delivery_id: int, reply: str) -> None:
+    """4xx: retry later in this run with backoff; after the last retry, leave it for the next run."""
+    backoff = run.config.file.delivery.retry_backoff
+    with run._lock:
+        run.tries[delivery_id] += 1
+        tries = run.tries[delivery_id]
+    retry_at = utcnow() + timedelta(seconds=backoff[tries - 1]) if tries <= len(backoff) else None
+    ledger.finish(run.engine, delivery_id, "deferred", reply, retry_at=retry_at)
+    run.record("retry" if retry_at else "deferred")
+
+
+def _address(sender: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(sender)[1]

@@ -1,0 +1,255 @@
+"""Mail transports: SMTP (one reused connection per worker) and Maildir (the default).
+
+A transport sends the exact bytes it is given and says what happened:
+  * returns a ``Reply`` when the message was accepted (250);
+  * raises ``TemporaryFailure`` for a 4xx, or when the connection dropped before the end
+    of DATA (the server cannot have accepted it, so it is safe to try again);
+  * raises ``PermanentFailure`` for a 5xx (the reply is kept);
+  * raises ``UnknownOutcome`` when the connection dropped after the end of DATA and before
+    the reply: the message may or may not have been accepted, so it is never resent silently;
+  * raises ``TransportError`` when it cannot reach the server at all (nothing was sent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from digest.errors import ConfigError, DigestError
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
+
+
+class DeliveryProblem(Exception):
+    def __init__(self, reply: Reply, stage: str = "") -> None:
+        super().__init__(str(reply))
+        self.reply, self.stage = reply, stage
+
+
+class TemporaryFailure(DeliveryProblem):
+    """4xx, or the connection was lost before the end of DATA: try again later."""
+
+
+class PermanentFailure(DeliveryProblem):
+    """5xx: the server refused this message for good."""
+
+
+class UnknownOutcome(DeliveryProblem):
+    """Lost between the end of DATA and the reply: the message may have been accepted."""
+
+
+class TransportError(DigestError):
+    """The mail server cannot be reached or refuses us altogether (nothing was sent)."""
+
+
+class Transport(Protocol):
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    implicit_tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    cafile: str | None = None
+
+    def describe(self) -> str:
+        scheme = "smtps" if self.implicit_tls else "smtp"
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("expected smtp://host:port, smtps://host:465 or maildir:PATH", where="DIGEST_SMTP_URL")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"starttls", "timeout", "cafile"}
+    if unknown:
+        raise ConfigError(f"unknown option {sorted(unknown)[0]!r}", where="DIGEST_SMTP_URL")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        timeout = float(query.get("timeout", 30))
+    except ValueError as exc:
+        raise ConfigError(str(exc), where="DIGEST_SMTP_URL") from None
+    return SmtpSettings(
+        host=parts.hostname, port=port, implicit_tls=parts.scheme == "smtps",
+        starttls=query.get("starttls", "false").lower() in ("1", "true", "yes"),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout, cafile=query.get("cafile"),
+    )  # fmt: skip
+
+
+def tls_context(cafile: str | None) -> ssl.SSLContext:
+    """Certificates are always verified (smtplib does not verify without a context)."""
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _classify(code: int, text: bytes | str, stage: str) -> DeliveryProblem:
+    reply = Reply(code, text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
+    reply = Reply(reply.code, " ".join(reply.text.split()))
+    if 400 <= code < 500:
+        return TemporaryFailure(reply, stage)
+    if 500 <= code < 600:
+        return PermanentFailure(reply, stage)
+    return TemporaryFailure(Reply(code, f"unexpected reply at {stage}: {reply.text}"), stage)
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+class SmtpTransport:
+    """One SMTP connection, reused for many messages; reconnects after a 421 or a drop."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        try:
+            if s.implicit_tls:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=tls_context(s.cafile))
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            smtp.ehlo()
+            if s.starttls:
+                smtp.starttls(context=tls_context(s.cafile))
+                smtp.ehlo()
+            if s.username:
+                smtp.login(s.username, s.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise TransportError(f"{s.describe()} refused the login: {exc.smtp_code}") from None
+        except ssl.SSLError as exc:
+            raise TransportError(f"TLS with {s.describe()} failed: {exc.reason or exc}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportError(f"cannot connect to {s.describe()}: {exc or type(exc).__name__}") from None
+        return smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(OSError):
+                self._smtp.close()
+        self._smtp = None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        smtp = self._smtp
+        try:
+            return self._transaction(smtp, sender, recipient, data)
+        except DeliveryProblem as problem:
+            if problem.reply.code == 421 or isinstance(problem, UnknownOutcome) or problem.reply.code == 0:
+                self._drop()
+            else:
+                self._reset(smtp)
+            raise
+
+    def _transaction(self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> Reply:
+        stage = "MAIL"
+        try:
+            code, text = smtp.mail(sender)
+            if code != 250:
+                raise _classify(code, text, "MAIL")
+            stage = "RCPT"
+            code, text = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                raise _classify(code, text, "RCPT")
+            stage = "DATA"
+            smtp.putcmd("data")
+            code, text = smtp.getreply()
+            if code != 354:
+                raise _classify(code, text, "DATA")
+            payload = _LEADING_DOT.sub(b"..", data)
+            smtp.send(payload + (b"" if payload.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise TemporaryFailure(Reply(0, f"connection lost at {stage}: {exc or 'disconnected'}"), stage) from None
+        try:
+            code, text = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise UnknownOutcome(Reply(0, f"connection lost after the end of DATA: {exc or 'disconnected'}")) from None
+        if code != 250:
+            raise _classify(code, text, "end of DATA")
+        return Reply(code, text.decode("utf-8", "replace"))
+
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        try:
+            smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+        self._drop()
+
+
+class MaildirTransport:
+    """Writes each message into a Maildir (tmp/ then rename into new/), as a local MDA would."""
+
+    _sequence = count()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransportError(f"cannot create the Maildir {path}: {exc.strerror or exc}") from None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+        name = f"{time.time():.6f}.P{os.getpid()}Q{next(self._sequence)}.{socket.gethostname()}"
+        tmp, new = self.path / "tmp" / name, self.path / "new" / name
+        try:
+            with open(tmp, "xb") as handle:
+                handle.write(data.replace(b"\r\n", b"\n"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(tmp, new)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise TemporaryFailure(Reply(0, f"cannot write to {self.path}: {exc.strerror or exc}")) from None
+        return Reply(250, f"delivered to {new.name}")
+
+    def close(self) -> None:
+        pass
+
+
+def describe_url(url: str) -> str:
+    """The mail URL without its password."""
+    return parse_smtp_url(url).describe() if url.startswith("smtp") else url
+
+
+def open_transport(url: str) -> Transport:
+    """``maildir:PATH`` (relative to the current folder), ``smtp://`` or ``smtps://``."""
+    if url.startswith("maildir:"):
+        path = url.removeprefix("maildir:").removeprefix("//")
+        if not path:
+            raise ConfigError("maildir: needs a folder, e.g. maildir:./outbox", where="DIGEST_SMTP_URL")
+        return MaildirTransport(Path(path).expanduser().absolute())
+    return SmtpTransport(parse_smtp_url(url))
