@@ -344,5 +344,56 @@ def _print_send(report: Any, as_json: bool) -> None:
         print_json(report.to_json())
 
 
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.pass_obj
+@friendly_errors
+def serve_command(state: State, host: str, port: int) -> None:
+    """Serve the unsubscribe, resubscribe and confirm links, and /health.
+
+    Put it behind your HTTPS proxy at DIGEST_BASE_URL. GET on a link only shows a
+    page with a button (mail scanners follow links); POST unsubscribes at once,
+    including RFC 8058 one-click POSTs from mail providers.
+
+    \b
+    Example:
+      DIGEST_BASE_URL=https://digest.example.com digest serve --port 8000
+    """
+    from digest.web import serve
+
+    err.print(f"Serving on http://{host}:{port} (links point at {state.settings.base_url})")
+    serve(state.engine, state.config, host, port)
+
+
+@main.command("stats")
+@click.option("--week", metavar="YYYY-Www", help="Only this issue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
+@click.pass_obj
+@friendly_errors
+def stats_command(state: State, week: str | None, as_json: bool) -> None:
+    """Per issue: sent, failed, deferred, unknown, skipped, unsubscribed and bounced.
+
+    Unsubscribed and bounced count readers whose status changed because of that
+    issue. A sparkline shows the weekly series of messages sent and unsubscribes.
+    """
+    from digest.stats import issue_stats, sparkline
+
+    rows = issue_stats(state.engine, week)
+    table = Table(title="Issues", title_justify="left")
+    columns = ("week", "status", "sent", "failed", "deferred", "unknown", "skipped", "unsubscribed", "rate", "bounced")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("week", "status") else "right")
+    for r in rows:
+        table.add_row(r.week, r.status, str(r.sent), str(r.failed), str(r.deferred), str(r.unknown), str(r.skipped),
+                      str(r.unsubscribed), f"{r.unsubscribe_rate:.2%}", str(r.bounced))  # fmt: skip
+    err.print(table)
+    if len(rows) > 1:
+        err.print(f"sent         {sparkline([r.sent for r in rows])}")
+        err.print(f"unsubscribes {sparkline([r.unsubscribe_rate for r in rows])}")
+    if as_json:
+        print_json({"issues": [r.to_json() for r in rows]})
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -125,7 +125,8 @@ def send(
         limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else config.file.delivery.rate),
         stop=stop or threading.Event(), on_message=on_message,
     )  # fmt: skip
-    run_workers(run, options.workers or config.file.delivery.workers)
+    if pending and options.limit != 0:
+        run_workers(run, options.workers or config.file.delivery.workers)
     report = _report(engine, run, recovered)
     if run.failure is not None:
         report.note = f"stopped: {run.failure}"

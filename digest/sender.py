@@ -116,6 +116,7 @@ def run_workers(run: Run, workers: int) -> None:
 def _worker(run: Run) -> None:
     try:
         transport = run.transport_factory()
+        transport.connect()
     except DigestError as exc:
         run.abort(exc)
         return

@@ -60,6 +60,8 @@ class TransportError(DigestError):
 
 
 class Transport(Protocol):
+    def connect(self) -> None: ...
+
     def send(self, sender: str, recipient: str, data: bytes) -> Reply: ...
 
     def close(self) -> None: ...
@@ -150,6 +152,11 @@ class SmtpTransport:
             raise TransportError(f"cannot connect to {s.describe()}: {exc or type(exc).__name__}") from None
         return smtp
 
+    def connect(self) -> None:
+        """Open the connection now, so an unreachable server stops a run before any message."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+
     def _drop(self) -> None:
         if self._smtp is not None:
             with contextlib.suppress(OSError):
@@ -221,6 +228,9 @@ class MaildirTransport:
                 (path / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TransportError(f"cannot create the Maildir {path}: {exc.strerror or exc}") from None
+
+    def connect(self) -> None:
+        pass
 
     def send(self, sender: str, recipient: str, data: bytes) -> Reply:
         name = f"{time.time():.6f}.P{os.getpid()}Q{next(self._sequence)}.{socket.gethostname()}"

@@ -1,0 +1,70 @@
+"""``digest stats``: per issue, what happened to its messages and who left because of it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
+
+from digest.db import session_scope
+from digest.models import Delivery, Event, Issue
+from digest.weeks import parse_week
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass
+class IssueStats:
+    week: str
+    status: str
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    queued: int = 0
+    unsubscribed: int = 0
+    bounced: int = 0
+
+    @property
+    def unsubscribe_rate(self) -> float:
+        return self.unsubscribed / self.sent if self.sent else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "unsubscribe_rate": round(self.unsubscribe_rate, 4)}
+
+
+def issue_stats(engine: Engine, week: str | None = None) -> list[IssueStats]:
+    with session_scope(engine) as session:
+        query = select(Issue).order_by(col(Issue.week))
+        if week:
+            query = query.where(Issue.week == parse_week(week))
+        issues = session.exec(query).all()
+        deliveries = session.exec(
+            select(Delivery.issue_id, Delivery.status, func.count()).group_by(
+                col(Delivery.issue_id), col(Delivery.status)
+            )
+        ).all()
+        events = session.exec(
+            select(Event.issue_id, Event.kind, func.count())
+            .where(col(Event.issue_id).is_not(None))
+            .group_by(col(Event.issue_id), col(Event.kind))
+        ).all()
+    by_issue: dict[int | None, IssueStats] = {i.id: IssueStats(i.week, i.status) for i in issues}
+    for issue_id, status, n in deliveries:
+        if issue_id in by_issue and status in ("sent", "failed", "deferred", "unknown", "skipped", "queued"):
+            setattr(by_issue[issue_id], status, int(n))
+    for event_issue, kind, n in events:
+        if event_issue in by_issue and kind in ("unsubscribed", "bounced"):
+            setattr(by_issue[event_issue], kind, int(n))
+    return list(by_issue.values())
+
+
+def sparkline(values: list[float]) -> str:
+    """A terminal chart of a weekly series: one block per week, scaled to the largest."""
+    if not values:
+        return ""
+    top = max(values) or 1.0
+    return "".join(SPARKS[min(len(SPARKS) - 1, int(v / top * (len(SPARKS) - 1) + 0.5))] for v in values)

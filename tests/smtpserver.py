@@ -1,0 +1,110 @@
+"""A real SMTP server (aiosmtpd) for tests, with faults on demand: 4xx/5xx replies at RCPT or
+at the end of DATA, and dropped connections after the end of DATA, per recipient."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+
+@dataclass
+class Faults:
+    rcpt: dict[str, str] = field(default_factory=dict)  # address -> reply, e.g. "550 5.1.1 no such user"
+    data: dict[str, str] = field(default_factory=dict)  # address -> reply at the end of DATA
+    drop_after_data: set[str] = field(default_factory=set)  # accept nothing, just hang up
+    once: bool = True  # each fault fires once per address, then the address is accepted
+    delay: float = 0.0  # seconds per message, to give a killer time to strike
+
+
+@dataclass
+class MailSink:
+    faults: Faults = field(default_factory=Faults)
+    messages: list[tuple[str, bytes]] = field(default_factory=list)  # (recipient, raw message)
+    fired: Counter[str] = field(default_factory=Counter)
+    connections: int = 0
+    port: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def received(self) -> Counter[str]:
+        with self.lock:
+            return Counter(rcpt for rcpt, _ in self.messages)
+
+    def _fault(self, table: dict[str, str] | set[str], address: str) -> Any:
+        if address not in table:
+            return None
+        with self.lock:
+            if self.faults.once and self.fired[address]:
+                return None
+            self.fired[address] += 1
+        return table[address] if isinstance(table, dict) else True
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        reply = self._fault(self.faults.rcpt, address)
+        if reply:
+            return str(reply)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        rcpt = envelope.rcpt_tos[0]
+        if self._fault(self.faults.drop_after_data, rcpt):
+            with self.lock:
+                self.messages.append((rcpt, envelope.original_content))
+            server.transport.close()  # the message arrived; the reply never will
+            return "250 OK"
+        reply = self._fault(self.faults.data, rcpt)
+        if reply:
+            return str(reply)
+        with self.lock:
+            self.messages.append((rcpt, envelope.original_content))
+        return "250 2.0.0 queued"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Controller(Controller):
+    def __init__(self, sink: MailSink, tls: ssl.SSLContext | None, **kwargs: Any) -> None:
+        self.sink, self.tls = sink, tls
+        super().__init__(sink, hostname="127.0.0.1", port=free_port(), **kwargs)
+
+    def factory(self) -> SMTP:
+        return SMTP(self.handler, tls_context=self.tls, require_starttls=False, enable_SMTPUTF8=True,
+                    data_size_limit=10_000_000)  # fmt: skip
+
+
+@contextmanager
+def smtp_server(faults: Faults | None = None, tls: ssl.SSLContext | None = None) -> Iterator[MailSink]:
+    sink = MailSink(faults=faults or Faults())
+    controller = _Controller(sink, tls)
+    controller.start()
+    sink.port = controller.port
+    try:
+        yield sink
+    finally:
+        time.sleep(0.05)
+        controller.stop()

@@ -1,0 +1,83 @@
+"""DKIM signatures verified with dkimpy (no DNS), and STARTTLS that verifies certificates."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import dkim
+import pytest
+from sqlalchemy import Engine
+
+from digest.config import Config, Dkim
+from digest.issues import build_issue
+from digest.send import SendAborted, SendOptions, send
+from tests.helpers import add_reader, ingest_samples
+from tests.smtpserver import smtp_server
+from tests.test_send import smtp_config
+
+
+def rsa_key(tmp_path: Path) -> tuple[Path, bytes]:
+    key = tmp_path / "dkim.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    public_der = subprocess.run(["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+                                check=True, capture_output=True).stdout  # fmt: skip
+    return key, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
+
+
+def test_dkim_signs_relaxed_and_covers_the_one_click_headers(
+    engine: Engine, sample_config: Config, tmp_path: Path
+) -> None:
+    key, record = rsa_key(tmp_path)
+    ingest_samples(engine, sample_config)
+    build_issue(engine, sample_config)
+    add_reader(engine, "ada@example.com", "Ada Lovelace")
+    with smtp_server() as sink:
+        config = smtp_config(
+            sample_config, sink.port, dkim=Dkim(selector="weekly", domain="example.com", key_file=str(key))
+        )
+        assert send(engine, config, SendOptions()).sent == 1
+    raw = sink.messages[0][1]
+    header = raw.split(b"\r\n\r\n")[0].decode()
+    assert header.startswith("DKIM-Signature:")
+    signature = header.split("\r\n\r\n")[0]
+    assert "c=relaxed/relaxed" in signature and "list-unsubscribe-post" in signature.lower()
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"weekly._domainkey.example.com."
+        return record
+
+    assert dkim.verify(raw, dnsfunc=dns)
+    assert not dkim.verify(raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+                                       b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click"), dnsfunc=dns)  # fmt: skip
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)  # fmt: skip
+    return cert, key
+
+
+def test_starttls_verifies_the_certificate(engine: Engine, sample_config: Config, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    ingest_samples(engine, sample_config)
+    build_issue(engine, sample_config)
+    add_reader(engine, "ada@example.com")
+    with smtp_server(tls=context) as sink:
+        base = smtp_config(sample_config, sink.port)
+        untrusted = replace(
+            base, settings=replace(base.settings, smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=true")
+        )
+        with pytest.raises(SendAborted, match=r"TLS with smtp://127\.0\.0\.1"):
+            send(engine, untrusted, SendOptions())
+        assert sink.messages == []
+        trusted = replace(base, settings=replace(base.settings,
+                          smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=true&cafile={cert}"))  # fmt: skip
+        assert send(engine, trusted, SendOptions()).sent == 1

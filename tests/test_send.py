@@ -1,0 +1,178 @@
+"""digest send over a real SMTP server: one message per reader, a ledger that survives
+faults, and headers mail providers need."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from digest import ledger
+from digest.config import Config, Settings
+from digest.issues import build_issue
+from digest.models import Delivery, Event, Subscriber
+from digest.send import SendAborted, SendOptions, send
+from digest.subscribers import remove
+from tests.helpers import add_reader, ingest_samples
+from tests.smtpserver import Faults, smtp_server
+
+
+def smtp_config(config: Config, port: int, **delivery: object) -> Config:
+    settings = replace(config.settings, smtp_url=f"smtp://127.0.0.1:{port}", base_url="http://digest.test",
+                       secret_keys=("k1",))  # fmt: skip
+    file = config.file.model_copy(update={"delivery": config.file.delivery.model_copy(update=delivery)})
+    return replace(config, settings=settings, file=file)
+
+
+@pytest.fixture
+def issue_ready(engine: Engine, sample_config: Config) -> Config:
+    ingest_samples(engine, sample_config)
+    build_issue(engine, sample_config)
+    return sample_config
+
+
+def readers(engine: Engine, n: int, prefix: str = "reader") -> list[str]:
+    addresses = [f"{prefix}{i:04d}@example.com" for i in range(n)]
+    for i, address in enumerate(addresses):
+        add_reader(engine, address, f"Reader {i}", roles=["product manager"] if i % 2 else [], remote=i % 3 == 0)
+    return addresses
+
+
+def test_two_hundred_readers_get_one_message_each_with_the_right_headers(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 200)
+    with smtp_server() as sink:
+        config = smtp_config(issue_ready, sink.port)
+        report = send(engine, config, SendOptions())
+        again = send(engine, config, SendOptions())
+    assert (report.sent, report.failed, report.unknown, report.deferred) == (200, 0, 0, 0)
+    assert again.sent == 0 and sink.received() == {a: 1 for a in addresses}
+    assert sink.connections == 1, "one connection is reused for every message"
+    raw = dict(sink.messages)[addresses[7]]
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["To"] == f"Reader 7 <{addresses[7]}>"
+    assert message["List-Unsubscribe"].startswith("<http://digest.test/u/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] and message["Feedback-ID"] and message["Date"]
+    other = email.message_from_bytes(dict(sink.messages)[addresses[8]], policy=email.policy.default)
+    assert other["Feedback-ID"] == message["Feedback-ID"] and other["Message-ID"] != message["Message-ID"]
+    with Session(engine) as session:
+        statuses = {d.status for d in session.exec(select(Delivery))}
+    assert statuses == {"sent"}
+
+
+def test_a_reader_removed_half_way_is_never_mailed(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 40)
+    with smtp_server() as sink:
+        config = smtp_config(issue_ready, sink.port)
+        first = send(engine, config, SendOptions(limit=20))
+        remove(engine, addresses[30])
+        second = send(engine, config, SendOptions())
+    assert (first.sent, second.sent, second.skipped) == (20, 19, 1)
+    assert addresses[30] not in sink.received() and max(sink.received().values()) == 1
+
+
+def test_4xx_is_retried_5xx_fails_and_bounces(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 6)
+    faults = Faults(rcpt={addresses[1]: "550 5.1.1 no such mailbox", addresses[2]: "451 4.7.1 try later"},
+                    data={addresses[3]: "452 4.3.1 out of storage"})  # fmt: skip
+    with smtp_server(faults) as sink:
+        config = smtp_config(issue_ready, sink.port, retry_backoff=[0.1, 0.1])
+        report = send(engine, config, SendOptions())
+    assert (report.sent, report.failed, report.deferred) == (5, 1, 0), "the 4xx ones were retried in the same run"
+    assert sink.received() == {a: 1 for a in addresses if a != addresses[1]}
+    with Session(engine) as session:
+        bounced = session.exec(select(Subscriber).where(Subscriber.email == addresses[1])).one()
+        failed = session.exec(select(Delivery).where(Delivery.subscriber_id == bounced.id)).one()
+        event = session.exec(select(Event).where(Event.subscriber_id == bounced.id)).one()
+    assert bounced.status == "bounced" and failed.status == "failed" and failed.reply.startswith("550")
+    assert (event.kind, event.method) == ("bounced", "smtp")
+
+
+def test_persistent_4xx_is_left_for_the_next_run(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 3)
+    faults = Faults(rcpt={addresses[0]: "450 4.2.0 mailbox busy"}, once=False)
+    with smtp_server(faults) as sink:
+        config = smtp_config(issue_ready, sink.port, retry_backoff=[0.05])
+        report = send(engine, config, SendOptions())
+        assert (report.sent, report.deferred, report.remaining) == (2, 1, 1)
+        faults.rcpt.clear()
+        later = send(engine, config, SendOptions())
+    assert later.sent == 1 and sink.received() == {a: 1 for a in addresses}
+
+
+def test_a_drop_after_data_is_unknown_and_never_resent_silently(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 5)
+    with smtp_server(Faults(drop_after_data={addresses[2]})) as sink:
+        config = smtp_config(issue_ready, sink.port)
+        report = send(engine, config, SendOptions())
+        again = send(engine, config, SendOptions())
+        assert (report.sent, report.unknown, again.sent) == (4, 1, 0)
+        assert sink.received()[addresses[2]] == 1
+        resent = send(engine, config, SendOptions(resend_unknown=True))
+    assert resent.sent == 1 and sink.received()[addresses[2]] == 2, "only when the operator asks"
+
+
+def test_unreachable_smtp_is_one_error_and_nothing_is_lost(engine: Engine, issue_ready: Config) -> None:
+    readers(engine, 3)
+    config = smtp_config(issue_ready, 1)
+    with pytest.raises(SendAborted, match=r"cannot connect to smtp://127\.0\.0\.1:1"):
+        send(engine, config, SendOptions())
+    with Session(engine) as session:
+        assert {d.status for d in session.exec(select(Delivery))} == {"queued"}
+
+
+def test_dry_run_and_test_copy_stay_outside_the_ledger(engine: Engine, issue_ready: Config) -> None:
+    readers(engine, 5)
+    with smtp_server() as sink:
+        config = smtp_config(issue_ready, sink.port)
+        dry = send(engine, config, SendOptions(dry_run=True))
+        test = send(engine, config, SendOptions(to="Boss@Example.COM"))
+    assert dry.status == "dry-run" and dry.remaining == 5 and test.status == "test"
+    assert sink.received() == {"boss@example.com": 1}
+    with Session(engine) as session:
+        assert session.exec(select(Delivery)).all() == []
+
+
+def test_suppression_is_checked_just_before_each_message(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 3)
+    with smtp_server() as sink:
+        config = smtp_config(issue_ready, sink.port)
+        issue = build_issue(engine, config)
+        from digest.issues import find_issue
+
+        ledger.enqueue(engine, find_issue(engine, issue.week).id or 0)  # queued before the unsubscribe
+        remove(engine, addresses[0])
+        report = send(engine, config, SendOptions())
+    assert (report.sent, report.skipped) == (2, 1) and addresses[0] not in sink.received()
+
+
+def test_workers_and_rate(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 60)
+    with smtp_server() as sink:
+        config = smtp_config(issue_ready, sink.port)
+        started = datetime.now(UTC)
+        report = send(engine, config, SendOptions(workers=3, rate=100))
+        elapsed = datetime.now(UTC) - started
+    assert report.sent == 60 and sink.received() == {a: 1 for a in addresses}
+    assert sink.connections == 3 and elapsed >= timedelta(seconds=0.5), "60 messages at 100/s take 0.6 s"
+
+
+def test_smtp_url_with_a_password_is_never_printed(engine: Engine, issue_ready: Config) -> None:
+    readers(engine, 1)
+    config = replace(issue_ready, settings=Settings(smtp_url="smtp://user:hunter2@127.0.0.1:1"))
+    with pytest.raises(SendAborted) as caught:
+        send(engine, config, SendOptions())
+    assert "hunter2" not in str(caught.value) and "user:***@" in str(caught.value)
+
+
+def test_maildir_is_the_default(engine: Engine, issue_ready: Config, tmp_path: Path) -> None:
+    readers(engine, 3)
+    config = replace(issue_ready, settings=Settings(smtp_url=f"maildir:{tmp_path / 'box'}"))
+    assert send(engine, config, SendOptions()).sent == 3
+    assert len(list((tmp_path / "box" / "new").iterdir())) == 3

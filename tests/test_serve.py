@@ -1,0 +1,108 @@
+"""digest serve through a real server: one-click POST, the GET page, forged tokens, stats."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from digest.config import Config
+from digest.issues import build_issue, find_issue
+from digest.models import Event, Subscriber
+from digest.stats import issue_stats
+from digest.tokens import Signer
+from tests.browser import chromium
+from tests.helpers import add_reader, ingest_samples
+from tests.webserver import running
+
+
+@pytest.fixture
+def site(engine: Engine, sample_config: Config) -> tuple[Config, int, list[Subscriber]]:
+    config = replace(sample_config, settings=replace(sample_config.settings, secret_keys=("new-key", "old-key")))
+    ingest_samples(engine, config)
+    build_issue(engine, config)
+    issue = find_issue(engine, None)
+    readers = [add_reader(engine, f"r{i}@example.com", f"Reader {i}") for i in range(4)]
+    return config, issue.id or 0, readers
+
+
+def status(engine: Engine, subscriber: Subscriber) -> str:
+    with Session(engine) as session:
+        found = session.get(Subscriber, subscriber.id)
+        return found.status if found else "gone"
+
+
+def test_one_click_post_in_both_encodings(engine: Engine, site: tuple[Config, int, list[Subscriber]]) -> None:
+    config, issue_id, readers = site
+    signer = Signer.from_keys(config.settings.secret_keys)
+    with running(engine, config) as base, httpx.Client(base_url=base, follow_redirects=False) as client:
+        form = client.post(f"/u/{signer.sign('unsubscribe', readers[0].id or 0, issue_id)}",
+                           data={"List-Unsubscribe": "One-Click"})  # fmt: skip
+        multipart = client.post(f"/u/{signer.sign('unsubscribe', readers[1].id or 0, issue_id)}",
+                                files={"List-Unsubscribe": (None, "One-Click")})  # fmt: skip
+        again = client.post(f"/u/{signer.sign('unsubscribe', readers[0].id or 0, issue_id)}",
+                            data={"List-Unsubscribe": "One-Click"})  # fmt: skip
+    assert (form.status_code, multipart.status_code, again.status_code) == (200, 200, 200)
+    assert "set-cookie" not in form.headers and "location" not in form.headers
+    assert status(engine, readers[0]) == status(engine, readers[1]) == "unsubscribed"
+    with Session(engine) as session:
+        events = session.exec(select(Event).where(Event.kind == "unsubscribed")).all()
+    assert sorted((e.method, e.issue_id) for e in events) == [("one-click", issue_id)] * 2
+    stats = {s.week: s for s in issue_stats(engine)}
+    assert stats[find_issue(engine, None).week].unsubscribed == 2
+
+
+def test_get_never_unsubscribes_and_bad_tokens_change_nothing(
+    engine: Engine, site: tuple[Config, int, list[Subscriber]]
+) -> None:
+    config, issue_id, readers = site
+    signer = Signer.from_keys(config.settings.secret_keys)
+    old_key = Signer.from_keys(["old-key"])
+    good = signer.sign("unsubscribe", readers[2].id or 0, issue_id)
+    with running(engine, config) as base, httpx.Client(base_url=base, follow_redirects=False) as client:
+        page = client.get(f"/u/{good}")
+        forged = client.post("/u/" + good[:-4] + "AAAA", data={"List-Unsubscribe": "One-Click"})
+        wrong_purpose = client.post(f"/u/{signer.sign('resubscribe', readers[2].id or 0, issue_id)}")
+        garbage = client.post("/u/%3Cscript%3E", data={"List-Unsubscribe": "One-Click"})
+        huge = client.post(
+            f"/u/{good}", content=b"x" * 100_000, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        rotated = client.post(
+            f"/u/{old_key.sign('unsubscribe', readers[3].id or 0, issue_id)}", data={"confirm": "yes"}
+        )
+        health = client.get("/health")
+    assert page.status_code == 200 and '<form method="post">' in page.text and "r2@example.com" not in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["cache-control"] == "no-store"
+    assert status(engine, readers[2]) == "active", "GET and forged or damaged tokens change nothing"
+    assert (forged.status_code, wrong_purpose.status_code, garbage.status_code, huge.status_code) == (
+        400,
+        400,
+        400,
+        413,
+    )
+    assert "Traceback" not in forged.text + garbage.text
+    assert rotated.status_code == 200 and status(engine, readers[3]) == "unsubscribed", "old keys still verify"
+    with Session(engine) as session:
+        event = session.exec(select(Event).where(Event.subscriber_id == readers[3].id)).one()
+    assert event.method == "link"
+    assert health.json() == {"status": "ok"}
+
+
+def test_the_unsubscribe_page_clicked_in_a_browser(engine: Engine, site: tuple[Config, int, list[Subscriber]]) -> None:
+    config, issue_id, readers = site
+    token = Signer.from_keys(config.settings.secret_keys).sign("unsubscribe", readers[0].id or 0, issue_id)
+    with running(engine, config) as base, chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{base}/u/{token}")
+        assert status(engine, readers[0]) == "active"
+        page.get_by_role("button", name="Unsubscribe").click()
+        page.wait_for_selector("text=You are unsubscribed")
+        assert status(engine, readers[0]) == "unsubscribed"
+        page.get_by_role("link", name="Resubscribe").click()
+        page.get_by_role("button", name="Resubscribe").click()
+        page.wait_for_selector("text=Welcome back")
+    assert status(engine, readers[0]) == "active"
