@@ -68,9 +68,9 @@ class Composer:
         signer = signer_for(engine, config.settings.secret_keys)
         return cls(engine, config, issue, load_renderer(engine, config, issue), signer)
 
-    def draft(self, prefs: Preferences) -> Draft:
+    def draft(self, prefs: Preferences, key: str = "") -> Draft:
         """The segment's draft, made once (sender threads share it)."""
-        found = self.drafts.get(prefs.key)
+        found = self.drafts.get(key or prefs.key)
         if found is None:
             with self._lock:
                 if prefs.key not in self.drafts:
@@ -84,21 +84,23 @@ class Composer:
         token = self.signer.sign("unsubscribe", subscriber_id, self.issue.id)
         return f"{self.config.settings.base_url}/u/{token}"
 
-    def email_for(self, subscriber: Subscriber) -> Email:
+    def email_for(self, subscriber: Subscriber, unsubscribe_url: str = "") -> Email:
         assert subscriber.id is not None
-        reader = Reader(subscriber.email, subscriber.name, self.unsubscribe_url(subscriber.id))
-        return self.renderer.personalise(self.draft(subscriber.preferences), reader)
+        reader = Reader(subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(subscriber.id))
+        draft = self.drafts.get(subscriber.segment_key) or self.draft(subscriber.preferences)
+        return self.renderer.personalise(draft, reader)
 
     def message_for(self, subscriber: Subscriber, date: datetime) -> bytes:
         """The full MIME message this reader gets, byte for byte."""
         assert subscriber.id is not None
-        email = self.email_for(subscriber)
+        unsubscribe_url = self.unsubscribe_url(subscriber.id)
+        email = self.email_for(subscriber, unsubscribe_url)
         newsletter = self.config.newsletter
         list_id, feedback_id = list_headers(newsletter.name, newsletter.sender)
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
             subject=email.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
-            date=date, unsubscribe_url=self.unsubscribe_url(subscriber.id), list_id=list_id,
+            date=date, unsubscribe_url=unsubscribe_url, list_id=list_id,
             feedback_id=feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip
         return build_message(envelope, email.text, email.html)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, literal, or_, update
@@ -28,6 +30,20 @@ STATUSES = ("queued", "sending", "sent", "failed", "deferred", "unknown", "skipp
 FINAL = ("sent", "failed", "unknown", "skipped")
 SUPPRESSED = ("unsubscribed", "bounced", "complained")
 LOST = "the sender stopped between DATA and the reply"
+
+
+_SQLITE_WRITES = threading.Lock()
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[None]:
+    """SQLite has one writer: threads of this process queue here, where they wake at once,
+    instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITES:
+        yield
 
 
 def worker_id() -> str:
@@ -107,7 +123,7 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
         and_(col(Delivery.status) == "deferred", col(Delivery.next_attempt_at) <= now),
     )
     free = or_(col(Delivery.claimed_by).is_(None), col(Delivery.lease_until) < now, col(Delivery.claimed_by) == me)
-    with session_scope(engine) as session:
+    with writing(engine), session_scope(engine) as session:
         ids = session.exec(
             select(Delivery.id)
             .where(Delivery.issue_id == issue_id, due, free)
@@ -136,7 +152,7 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
 
 def release(engine: Engine, ids: Sequence[int], me: str) -> None:
     if ids:
-        with session_scope(engine) as session:
+        with writing(engine), session_scope(engine) as session:
             session.execute(
                 update(Delivery)
                 .where(col(Delivery.id).in_(ids), col(Delivery.claimed_by) == me, col(Delivery.status) != "sending")
@@ -162,7 +178,7 @@ def begin_sending(engine: Engine, delivery_id: int, me: str, lease: float, now: 
     """Just before DATA: 'sending' when the row is still ours and the reader still active (committed);
     'skipped' when the reader is suppressed now; 'lost' when another sender took the row."""
     now = now or utcnow()
-    with session_scope(engine) as session:
+    with writing(engine), session_scope(engine) as session:
         status = session.exec(select(Subscriber.status).join(Delivery).where(Delivery.id == delivery_id)).one_or_none()
         values: dict[str, object] = {"updated_at": now}
         if status != "active":
@@ -204,7 +220,7 @@ def finish(
         values["sent_at"] = now
     if status != "deferred" or retry_at is None:
         values |= {"claimed_by": None, "lease_until": None}
-    with session_scope(engine) as session:
+    with writing(engine), session_scope(engine) as session:
         session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
         if bounce:
             subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
@@ -245,3 +261,68 @@ def pending(engine: Engine, issue_id: int) -> int:
     """Rows still to send in a later run or a later retry (queued, or deferred)."""
     found = counts(engine, issue_id)
     return found["queued"] + found["deferred"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: int
+    status: str
+    reply: str
+    retry_at: datetime | None = None
+
+
+_BEGIN = (
+    "UPDATE delivery SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ? "
+    "WHERE id = ? AND claimed_by = ? AND status IN ('queued', 'deferred') AND EXISTS (SELECT 1 FROM subscriber "
+    "WHERE subscriber.id = delivery.subscriber_id AND subscriber.status = 'active')"
+)
+_FINISH = (
+    "UPDATE delivery SET status = ?, reply = ?, sent_at = ?, next_attempt_at = ?, updated_at = ?, "
+    "claimed_by = ?, lease_until = ? WHERE id = ?"
+)
+
+
+class Stepper:
+    """The hot path of one sender connection: plain SQL on a connection of its own.
+
+    ``step`` records the outcome of the previous message and marks the next one
+    ``sending`` in ONE commit, so each message costs one commit and, after a crash, at
+    most the message in flight on each connection is left ``sending`` (then unknown)."""
+
+    def __init__(self, engine: Engine, me: str, lease: float) -> None:
+        self.engine, self.me, self.lease = engine, me, lease
+        self.conn = engine.connect()
+        sqlite_db = engine.dialect.name == "sqlite"
+        self._begin = _BEGIN if sqlite_db else _BEGIN.replace("?", "%s")
+        self._finish = _FINISH if sqlite_db else _FINISH.replace("?", "%s")
+        self._sqlite = sqlite_db
+
+    def _time(self, value: datetime | None) -> Any:
+        """UTC without a zone, as UTCDateTime stores it (SQLite keeps it as text)."""
+        if value is None:
+            return None
+        naive = value.astimezone(UTC).replace(tzinfo=None)
+        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else naive
+
+    def step(self, outcome: Outcome | None, begin: int | None) -> str:
+        """Returns 'sending', 'skipped' or 'lost' for ``begin`` ('' when there is none)."""
+        now = utcnow()
+        t = self._time
+        with writing(self.engine), self.conn.begin():
+            if outcome is not None:
+                deferred = outcome.status == "deferred" and outcome.retry_at is not None
+                self.conn.exec_driver_sql(self._finish, (
+                    outcome.status, outcome.reply[:1000], t(now) if outcome.status == "sent" else None,
+                    t(outcome.retry_at), t(now), self.me if deferred else None,
+                    t(now + timedelta(seconds=self.lease)) if deferred else None, outcome.delivery_id,
+                ))  # fmt: skip
+            if begin is None:
+                return ""
+            lease_until = t(now + timedelta(seconds=self.lease))
+            changed = self.conn.exec_driver_sql(self._begin, (lease_until, t(now), begin, self.me)).rowcount
+        if changed:
+            return "sending"
+        return begin_sending(self.engine, begin, self.me, self.lease)  # why not? skipped, or taken by another
+
+    def close(self) -> None:
+        self.conn.close()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
 
 CRLF = "\r\n"
 _UNSAFE = re.compile(r"[\r\n\x00-\x1f\x7f]")
@@ -25,11 +26,17 @@ def clean(value: str) -> str:
     return " ".join(_UNSAFE.sub(" ", value).split())
 
 
+@lru_cache(maxsize=4096)  # subjects repeat per segment
 def encode_words(value: str, name: str) -> str:
     """A header value, RFC 2047-encoded only when it is not ASCII, folded at 76 characters."""
     value = clean(value)
     charset = "us-ascii" if value.isascii() else "utf-8"
     return Header(value, charset, header_name=name).encode(linesep=CRLF)
+
+
+@lru_cache(maxsize=64)
+def _from_header(name: str, email: str) -> str:
+    return address(name, email)
 
 
 def address(name: str, email: str) -> str:
@@ -52,16 +59,23 @@ class Envelope:
     reply_to: str | None = None
 
 
+@lru_cache(maxsize=64)
+def sender_parts(sender: str) -> tuple[str, str, str]:
+    """(name, address, domain) of the From line, parsed once."""
+    name, address = parseaddr(sender)
+    return name, address, address.rpartition("@")[2] or "localhost"
+
+
 def message_id(week: str, subscriber_id: int, sender: str) -> str:
     """Deterministic per (issue, subscriber): a resend carries the same Message-ID."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    domain = sender_parts(sender)[2]
     tag = hashlib.sha256(f"{week}:{subscriber_id}:{domain}".encode()).hexdigest()[:12]
     return f"<digest.{week}.{subscriber_id}.{tag}@{domain}>"
 
 
 def list_headers(newsletter_name: str, sender: str) -> tuple[str, str]:
     """(List-Id, Feedback-ID): both stable for the newsletter, never per message."""
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    domain = sender_parts(sender)[2]
     slug = re.sub(r"[^a-z0-9]+", "-", newsletter_name.lower()).strip("-") or "digest"
     label = clean(newsletter_name).replace('"', "'")
     return f'"{label}" <{slug}.{domain}>', f"weekly:{slug}:digest:{domain}"
@@ -73,12 +87,12 @@ def quoted_printable(text: str) -> bytes:
 
 
 def headers(envelope: Envelope) -> list[tuple[str, str]]:
-    sender_name, sender_address = parseaddr(envelope.sender)
+    sender_name, sender_address, _ = sender_parts(envelope.sender)
     unsubscribe = f"<{clean(envelope.unsubscribe_url)}>"
     if envelope.unsubscribe_mailto:
         unsubscribe += f", <{clean(envelope.unsubscribe_mailto)}>"
     fields = [
-        ("From", address(sender_name, sender_address)),
+        ("From", _from_header(sender_name, sender_address)),
         ("To", address(envelope.to_name, envelope.to_address)),
         ("Subject", encode_words(envelope.subject, "Subject")),
         ("Date", format_datetime(envelope.date)),

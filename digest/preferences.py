@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 AUDIENCES = ("jobs", "people", "both")
@@ -58,7 +59,7 @@ class Preferences:
         data["roles"], data["locations"] = list(self.roles), list(self.locations)
         return data
 
-    @property
+    @cached_property
     def key(self) -> str:
         blob = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -76,6 +76,10 @@ class Run:
     _started: int = 0
 
     @property
+    def envelope_from(self) -> str:
+        return _address(self.config.newsletter.sender)
+
+    @property
     def issue_id(self) -> int:
         assert self.issue.id is not None
         return self.issue.id
@@ -105,7 +109,8 @@ class Run:
 
 
 def run_workers(run: Run, workers: int) -> None:
-    threads = [threading.Thread(target=_worker, args=(run,), name=f"sender-{n}", daemon=True) for n in range(workers)]
+    threads = [threading.Thread(target=_worker, args=(run, f"{run.me}:{n}"), name=f"sender-{n}", daemon=True)
+               for n in range(workers)]  # fmt: skip
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -113,7 +118,8 @@ def run_workers(run: Run, workers: int) -> None:
             thread.join(0.2)
 
 
-def _worker(run: Run) -> None:
+def _worker(run: Run, me: str) -> None:
+    """One connection; ``me`` names this worker's claims in the ledger."""
     try:
         transport = run.transport_factory()
         transport.connect()
@@ -121,29 +127,43 @@ def _worker(run: Run) -> None:
         run.abort(exc)
         return
     try:
-        _drain(run, transport)
+        _drain(run, transport, me)
     except DigestError as exc:
         run.abort(exc)
     finally:
         transport.close()
 
 
-def _drain(run: Run, transport: Transport) -> None:
+def _drain(run: Run, transport: Transport, me: str) -> None:
     delivery = run.config.file.delivery
-    while not run.stop.is_set():
-        ids = ledger.claim(run.engine, run.issue_id, run.me, delivery.batch, delivery.lease_seconds)
-        if not ids:
-            wait = _next_retry_in(run)
-            if wait is None:
-                return
-            run.stop.wait(min(wait, 1.0))
-            continue
-        claimed = ledger.load(run.engine, ids)
-        for position, item in enumerate(claimed):
-            if not run.take_slot():
-                ledger.release(run.engine, [c.delivery_id for c in claimed[position:]], run.me)
-                return
-            _deliver(run, transport, item)
+    stepper = ledger.Stepper(run.engine, me, delivery.lease_seconds)
+    pending: ledger.Outcome | None = None
+    try:
+        while not run.stop.is_set():
+            ids = ledger.claim(run.engine, run.issue_id, me, delivery.batch, delivery.lease_seconds)
+            if not ids:
+                _flush(run, stepper, pending)
+                pending = None
+                wait = _next_retry_in(run)
+                if wait is None:
+                    return
+                run.stop.wait(min(wait, 1.0))
+                continue
+            claimed = ledger.load(run.engine, ids)
+            for position, item in enumerate(claimed):
+                if not run.take_slot():
+                    ledger.release(run.engine, [c.delivery_id for c in claimed[position:]], me)
+                    return
+                pending = _deliver(run, transport, stepper, item, pending)
+    finally:
+        _flush(run, stepper, pending)
+        stepper.close()
+
+
+def _flush(run: Run, stepper: ledger.Stepper, pending: ledger.Outcome | None) -> None:
+    if pending is not None:
+        stepper.step(pending, None)
+        run.record(pending.status if pending.status != "deferred" or pending.retry_at is None else "retry")
 
 
 def _next_retry_in(run: Run) -> float | None:
@@ -159,48 +179,52 @@ def _next_retry_in(run: Run) -> float | None:
     return None if due is None else max(0.0, (due - utcnow()).total_seconds())
 
 
-def _deliver(run: Run, transport: Transport, item: ledger.Claimed) -> None:
-    subscriber, lease = item.subscriber, run.config.file.delivery.lease_seconds
+def _deliver(
+    run: Run, transport: Transport, stepper: ledger.Stepper, item: ledger.Claimed, pending: ledger.Outcome | None
+) -> ledger.Outcome | None:
+    """Send one message; returns its outcome, to be committed with the next message's start."""
+    subscriber = item.subscriber
     data = run.composer.message_for(subscriber, utcnow())
     if run.signer:
         data = run.signer.sign(data)
     run.rate.wait()
-    state = ledger.begin_sending(run.engine, item.delivery_id, run.me, lease)
+    state = stepper.step(pending, item.delivery_id)
+    if pending is not None:
+        run.record(pending.status if pending.status != "deferred" or pending.retry_at is None else "retry")
     if state == "lost":
         run.give_back_slot()
-        return
+        return None
     if state == "skipped":
         run.record("skipped")
-        return
-    sender = run.config.newsletter.sender
+        return None
     try:
-        reply = transport.send(_address(sender), subscriber.email, data)
+        reply = transport.send(run.envelope_from, subscriber.email, data)
     except TemporaryFailure as problem:
-        _defer(run, item.delivery_id, str(problem.reply))
+        return _defer(run, item.delivery_id, str(problem.reply))
     except PermanentFailure as problem:
-        bounce = problem.stage in BOUNCE_STAGES
-        ledger.finish(run.engine, item.delivery_id, "failed", str(problem.reply), bounce=bounce, issue_id=run.issue_id)
-        run.record("failed")
+        if problem.stage in BOUNCE_STAGES:  # rare: the slow path also marks the reader bounced
+            ledger.finish(
+                run.engine, item.delivery_id, "failed", str(problem.reply), bounce=True, issue_id=run.issue_id
+            )
+            run.record("failed")
+            return None
+        return ledger.Outcome(item.delivery_id, "failed", str(problem.reply))
     except UnknownOutcome as problem:
-        ledger.finish(run.engine, item.delivery_id, "unknown", str(problem.reply))
-        run.record("unknown")
+        return ledger.Outcome(item.delivery_id, "unknown", str(problem.reply))
     except TransportError as exc:
-        _defer(run, item.delivery_id, str(exc))
+        stepper.step(_defer(run, item.delivery_id, str(exc)), None)
         raise
-    else:
-        ledger.finish(run.engine, item.delivery_id, "sent", str(reply))
-        run.record("sent")
+    return ledger.Outcome(item.delivery_id, "sent", str(reply))
 
 
-def _defer(run: Run, delivery_id: int, reply: str) -> None:
+def _defer(run: Run, delivery_id: int, reply: str) -> ledger.Outcome:
     """4xx: retry later in this run with backoff; after the last retry, leave it for the next run."""
     backoff = run.config.file.delivery.retry_backoff
     with run._lock:
         run.tries[delivery_id] += 1
         tries = run.tries[delivery_id]
     retry_at = utcnow() + timedelta(seconds=backoff[tries - 1]) if tries <= len(backoff) else None
-    ledger.finish(run.engine, delivery_id, "deferred", reply, retry_at=retry_at)
-    run.record("retry" if retry_at else "deferred")
+    return ledger.Outcome(delivery_id, "deferred", reply, retry_at)
 
 
 def _address(sender: str) -> str:

@@ -179,18 +179,10 @@ class SmtpTransport:
     def _transaction(self, smtp: smtplib.SMTP, sender: str, recipient: str, data: bytes) -> Reply:
         stage = "MAIL"
         try:
-            code, text = smtp.mail(sender)
-            if code != 250:
-                raise _classify(code, text, "MAIL")
-            stage = "RCPT"
-            code, text = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                raise _classify(code, text, "RCPT")
-            stage = "DATA"
-            smtp.putcmd("data")
-            code, text = smtp.getreply()
-            if code != 354:
-                raise _classify(code, text, "DATA")
+            if smtp.has_extn("pipelining"):
+                stage = self._pipelined_envelope(smtp, sender, recipient)
+            else:
+                stage = self._envelope(smtp, sender, recipient)
             payload = _LEADING_DOT.sub(b"..", data)
             smtp.send(payload + (b"" if payload.endswith(b"\r\n") else b"\r\n") + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -202,6 +194,39 @@ class SmtpTransport:
         if code != 250:
             raise _classify(code, text, "end of DATA")
         return Reply(code, text.decode("utf-8", "replace"))
+
+    def _envelope(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> str:
+        """MAIL, RCPT and DATA one at a time; returns the stage reached (DATA: ready for the body)."""
+        code, text = smtp.mail(sender)
+        if code != 250:
+            raise _classify(code, text, "MAIL")
+        code, text = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            raise _classify(code, text, "RCPT")
+        smtp.putcmd("data")
+        code, text = smtp.getreply()
+        if code != 354:
+            raise _classify(code, text, "DATA")
+        return "DATA"
+
+    def _pipelined_envelope(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> str:
+        """RFC 2920: MAIL, RCPT and DATA in one write, then their three replies."""
+        smtp.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n")
+        replies = [smtp.getreply() for _ in range(3)]
+        (mail, mail_text), (rcpt, rcpt_text), (data, data_text) = replies
+        problem = None
+        if mail != 250:
+            problem = _classify(mail, mail_text, "MAIL")
+        elif rcpt not in (250, 251):
+            problem = _classify(rcpt, rcpt_text, "RCPT")
+        elif data != 354:
+            problem = _classify(data, data_text, "DATA")
+        if problem is None:
+            return "DATA"
+        if data == 354:  # the server wants a body although the envelope failed: end it empty
+            smtp.send(b".\r\n")
+            smtp.getreply()
+        raise problem
 
     def _reset(self, smtp: smtplib.SMTP) -> None:
         try:
