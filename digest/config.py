@@ -57,6 +57,7 @@ class Newsletter(_Strict):
     min_items: int = Field(1, ge=0, description="fewer new picks than this: the week is skipped")
     postal_address: str = ""
     reply_to: str | None = None
+    misfire_grace_hours: float = Field(6, ge=0, description="a run missed while down runs on start within this")
 
     @field_validator("sender")
     @classmethod

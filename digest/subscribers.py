@@ -15,21 +15,23 @@ import hashlib
 import io
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from digest.db import session_scope
 from digest.errors import InputError
 from digest.models import Delivery, Event, Setting, Subscriber, Suppression
-from digest.preferences import AUDIENCES
+from digest.preferences import AUDIENCES, Preferences
 from digest.timeutil import utcnow
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -282,11 +284,13 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept_suppressed: int = 0
+    duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
-                "kept_suppressed": self.kept_suppressed, "rejected": self.rejected}  # fmt: skip
+                "kept_suppressed": self.kept_suppressed, "duplicates": self.duplicates,
+                "rejected": self.rejected}  # fmt: skip
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -342,6 +346,31 @@ def _csv_rows(handle: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
         start = reader.line_num + 1
 
 
+class SeenEmails:
+    """Addresses already read from this file, kept on disk (a temporary SQLite file), so a
+    duplicate line is merged into the first whatever the file's size, in bounded memory."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="digest-import-")
+        self._db = sqlite3.connect(Path(self._dir.name) / "seen.db")
+        self._db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY)")
+
+    def first_time(self, emails: list[str]) -> set[str]:
+        """Of ``emails`` (in file order), the ones seen for the first time in the file."""
+        unique = list(dict.fromkeys(emails))
+        before: set[str] = set()
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            before.update(r[0] for r in self._db.execute(f"SELECT email FROM seen WHERE email IN ({marks})", chunk))
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", ((e,) for e in unique))
+        return set(unique) - before
+
+    def close(self) -> None:
+        self._db.close()
+        self._dir.cleanup()
+
+
 def import_rows(
     engine: Engine,
     rows: Iterable[tuple[int, Mapping[str, Any]]],
@@ -353,6 +382,23 @@ def import_rows(
     Importing the same rows again changes nothing."""
     report = ImportReport()
     batch: list[tuple[int, dict[str, Any]]] = []
+    seen = SeenEmails()
+    try:
+        _import_all(engine, rows, report, batch, seen, fresh_consent, on_batch)
+    finally:
+        seen.close()
+    return report
+
+
+def _import_all(
+    engine: Engine,
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    report: ImportReport,
+    batch: list[tuple[int, dict[str, Any]]],
+    seen: SeenEmails,
+    fresh_consent: bool,
+    on_batch: Any,
+) -> None:
     for line, raw in rows:
         if "__error__" in raw:
             report.rejected.append({"line": line, "reason": raw["__error__"]})
@@ -362,13 +408,27 @@ def import_rows(
         except SubscriberError as exc:
             report.rejected.append({"line": line, "reason": str(exc)})
         if len(batch) >= BATCH:
-            _import_batch(engine, batch, report, fresh_consent)
+            _import_batch(engine, _first_lines(batch, seen, report), report, fresh_consent)
             batch = []
             if on_batch:
                 on_batch(line)
     if batch:
-        _import_batch(engine, batch, report, fresh_consent)
-    return report
+        _import_batch(engine, _first_lines(batch, seen, report), report, fresh_consent)
+
+
+def _first_lines(
+    batch: list[tuple[int, dict[str, Any]]], seen: SeenEmails, report: ImportReport
+) -> list[tuple[int, dict[str, Any]]]:
+    """Drop lines whose address appeared earlier in the file: the first line wins."""
+    first = seen.first_time([record["email"] for _, record in batch])
+    kept = []
+    for line, record in batch:
+        if record["email"] in first:
+            kept.append((line, record))
+            first.discard(record["email"])
+        else:
+            report.duplicates += 1
+    return kept
 
 
 def import_file(engine: Engine, path: Path, *, fresh_consent: bool = False, on_batch: Any = None) -> ImportReport:
@@ -386,9 +446,12 @@ def _import_batch(
                 emails = list({record["email"] for _, record in batch})
                 found = session.exec(select(Subscriber).where(col(Subscriber.email).in_(emails)))
                 existing = {s.email: s for s in found}
-                salt = _salt(session)
+                forgotten = _forgotten_among(session, [e for e in emails if e not in existing])
+                new_rows: list[dict[str, Any]] = []
                 for _line, record in batch:
-                    _import_one(session, existing, record, local, fresh_consent, now, salt)
+                    _import_one(session, new_rows, existing, record, local, fresh_consent, now, forgotten)
+                if new_rows:  # one executemany INSERT, not one ORM flush per row
+                    session.execute(insert(Subscriber), new_rows)
         except IntegrityError:
             continue
         report.added += local.added
@@ -399,25 +462,44 @@ def _import_batch(
     raise InputError("the list kept changing during the import; run it again")
 
 
+NEW_ROW: dict[str, Any] = {
+    "name": "",
+    "roles": [],
+    "locations": [],
+    "remote": None,
+    "seniority": "",
+    "audience": "both",
+}
+
+
+def _forgotten_among(session: Session, emails: list[str]) -> Callable[[str], bool]:
+    """One query for the batch: which of these addresses were forgotten (salted hashes)?"""
+    salt = _salt(session)
+    hashes = {hashlib.sha256(f"{salt}:{e}".encode()).hexdigest(): e for e in emails}
+    found = session.exec(select(Suppression.email_hash).where(col(Suppression.email_hash).in_(list(hashes)))).all()
+    suppressed = {hashes[h] for h in found}
+    return suppressed.__contains__
+
+
 def _import_one(
     session: Session,
+    new_rows: list[dict[str, Any]],
     existing: dict[str, Subscriber],
     record: dict[str, Any],
     report: ImportReport,
     fresh_consent: bool,
     now: datetime,
-    salt: str,
+    forgotten: Callable[[str], bool],
 ) -> None:
     current = existing.get(record["email"])
     status = record.get("status")
     if current is None:
-        digest = hashlib.sha256(f"{salt}:{record['email']}".encode()).hexdigest()
-        if session.get(Suppression, digest) is not None and not fresh_consent:
+        if forgotten(record["email"]) and not fresh_consent:
             report.kept_suppressed += 1
             return
-        subscriber = Subscriber(**{**record, "status": status or "active"}, created_at=now, updated_at=now)
-        session.add(subscriber)
-        existing[record["email"]] = subscriber
+        row = {**NEW_ROW, **record, "status": status or "active", "created_at": now, "updated_at": now}
+        row["segment_key"] = Preferences.from_json(row).key
+        new_rows.append(row)
         report.added += 1
         return
     if current.status in SUPPRESSED and not fresh_consent and status not in SUPPRESSED:
@@ -426,6 +508,8 @@ def _import_one(
     changed = _apply(current, record, now)
     if status and status != current.status:
         current.status, changed = status, True
+    elif fresh_consent and current.status in SUPPRESSED and not status:
+        current.status, changed = "active", True
     if changed:
         session.add(current)
         report.updated += 1
@@ -460,3 +544,39 @@ def seed_if_empty(engine: Engine, path: Path) -> int:
         if session.exec(select(Subscriber.id).limit(1)).first() is not None:
             return 0
     return import_file(engine, path).added
+
+
+@dataclass
+class History:
+    subscriber: Subscriber
+    deliveries: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**as_record(self.subscriber), "created_at": self.subscriber.created_at.isoformat(),
+                "deliveries": self.deliveries, "events": self.events}  # fmt: skip
+
+
+def history(engine: Engine, email: str) -> History:
+    """One reader with every issue they were sent (and what happened) and every status change."""
+    from digest.models import Issue
+
+    address = normalise_email(email)
+    with session_scope(engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        if subscriber is None:
+            raise SubscriberError(f"no subscriber {address}")
+        rows = session.exec(
+            select(Issue.week, Delivery).join(Delivery).where(Delivery.subscriber_id == subscriber.id)
+            .order_by(col(Issue.week))
+        ).all()  # fmt: skip
+        deliveries = [
+            {"week": week, "status": d.status, "attempts": d.attempts, "reply": d.reply,
+             "sent_at": d.sent_at.isoformat() if d.sent_at else None}
+            for week, d in rows
+        ]  # fmt: skip
+        events = [
+            {"kind": e.kind, "method": e.method, "issue_id": e.issue_id, "at": e.created_at.isoformat()}
+            for e in session.exec(select(Event).where(Event.subscriber_id == subscriber.id).order_by(col(Event.id)))
+        ]
+        return History(subscriber, deliveries, events)

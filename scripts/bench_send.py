@@ -98,14 +98,17 @@ def main() -> None:
     time.sleep(0.3)
     try:
         env["DIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-        send_time, out = timed("digest send", lambda: subprocess.run(
-            [sys.executable, "-m", "digest", "send", "--json"], env=env, cwd=work, capture_output=True, text=True))  # fmt: skip
+        command = [sys.executable, "-m", "digest", "send", "--json"]
+        send_time, out = timed("digest send", lambda: subprocess.run(command, env=env, cwd=work, capture_output=True,
+                                                                     text=True))  # fmt: skip
         report = json.loads(out.stdout) if out.stdout else {}
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         size = _message_size(env, work)
-        source_time, _ = timed("smtp-source (same count)", lambda: subprocess.run(
-            [source_bin, "-s", str(args.connections), "-m", str(args.readers), "-l", str(size), "-f", "bench@example.com",
-             "-t", "reader@example.com", f"127.0.0.1:{port}"], check=True, capture_output=True))  # fmt: skip
+        wire = [source_bin, "-s", str(args.connections), "-m", str(args.readers), "-l", str(size),
+                "-f", "bench@example.com", "-t", "reader@example.com", f"127.0.0.1:{port}"]  # fmt: skip
+        source_time, _ = timed(
+            "smtp-source (same count)", lambda: subprocess.run(wire, check=True, capture_output=True)
+        )
     finally:
         sink.terminate()
         sink.wait()

@@ -1,0 +1,46 @@
+"""Double opt-in: a short plain message with a signed link to ``digest serve``'s /c/ page."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+
+from sqlalchemy import Engine
+
+from digest.config import Config
+from digest.mime import clean, encode_words, quoted_printable
+from digest.models import Subscriber
+from digest.timeutil import utcnow
+from digest.tokens import signer_for
+from digest.transport import open_transport
+
+
+def confirmation_message(config: Config, subscriber: Subscriber, link: str) -> bytes:
+    name, sender = parseaddr(config.newsletter.sender)
+    body = (
+        f"Hi,\n\nPlease confirm that you want {config.newsletter.name}, the weekly digest of top product "
+        f"people & jobs (one email a week, no spam):\n\n{link}\n\nIf you did not ask for it, ignore this "
+        f"email and you will hear nothing more.\n"
+    )
+    head = [
+        ("From", formataddr((clean(name), sender), charset="utf-8")),
+        ("To", formataddr(("", clean(subscriber.email)), charset="utf-8")),
+        ("Subject", encode_words(f"Confirm your subscription to {config.newsletter.name}", "Subject")),
+        ("Date", format_datetime(utcnow())),
+        ("Message-ID", make_msgid(domain=sender.rpartition("@")[2] or None)),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", 'text/plain; charset="utf-8"'),
+        ("Content-Transfer-Encoding", "quoted-printable"),
+    ]
+    return "".join(f"{k}: {v}\r\n" for k, v in head).encode() + b"\r\n" + quoted_printable(body)
+
+
+def send_confirmation(engine: Engine, config: Config, subscriber: Subscriber) -> None:
+    assert subscriber.id is not None
+    token = signer_for(engine, config.settings.secret_keys).sign("confirm", subscriber.id)
+    data = confirmation_message(config, subscriber, f"{config.settings.base_url}/c/{token}")
+    transport = open_transport(config.settings.smtp_url)
+    try:
+        transport.connect()
+        transport.send(parseaddr(config.newsletter.sender)[1], subscriber.email, data)
+    finally:
+        transport.close()

@@ -1,0 +1,123 @@
+"""The weekly schedule: crontab(5) meaning, restarts and missed runs, two schedulers at once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from digest.config import Config
+from digest.models import Delivery, Subscriber
+from digest.schedule import cron_trigger, next_runs, scheduler_for, weekdays
+from tests.conftest import ROOT, config_for
+from tests.helpers import add_reader
+from tests.smtpserver import smtp_server
+
+CALLS: list[str] = []
+
+
+def record_run(tag: str) -> None:
+    CALLS.append(tag)
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [("0", "sun"), ("7", "sun"), ("1-5", "mon,tue,wed,thu,fri"), ("5-7", "fri,sat,sun"), ("0-2", "mon,tue,sun"),
+     ("*/2", "tue,thu,sat,sun"), ("mon,wed", "mon,wed"), ("SUN", "sun"), ("*", "*")],
+)  # fmt: skip
+def test_weekdays_mean_what_crontab_says(field: str, expected: str) -> None:
+    assert weekdays(field) == expected
+
+
+def test_next_runs_in_the_newsletter_timezone(tmp_path: Path) -> None:
+    config = config_for(tmp_path, "newsletter: {schedule: '0 9 * * 1', timezone: America/New_York}\n")
+    runs = next_runs(config, 3, after=datetime(2026, 11, 26, 12, tzinfo=UTC))  # a Thursday
+    assert [r.strftime("%a %Y-%m-%d %H:%M %Z") for r in runs] == [
+        "Mon 2026-11-30 09:00 EST", "Mon 2026-12-07 09:00 EST", "Mon 2026-12-14 09:00 EST"]  # fmt: skip
+    sunday = config_for(tmp_path, "newsletter: {schedule: '30 8 * * 0', timezone: Europe/London}\n")
+    assert next_runs(sunday, 1, after=datetime(2026, 11, 26, tzinfo=UTC))[0].strftime("%a %H:%M") == "Sun 08:30"
+    either = cron_trigger("0 9 1 * mon", "UTC")  # crontab: the 1st of the month OR a Monday
+    fire = either.get_next_fire_time(None, datetime(2026, 11, 26, tzinfo=UTC))
+    assert fire is not None and fire.strftime("%a %d") == "Mon 30"
+
+
+def test_schedule_show(tmp_path: Path, env: dict[str, str]) -> None:
+    shutil.copy(ROOT / "sources.yaml", tmp_path)
+    result = subprocess.run([sys.executable, "-m", "digest", "schedule", "--show"], env={**env, "PATH": "/usr/bin:/bin"},
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0 and "next runs:" in result.stdout and " 09:00 " in result.stdout
+
+
+def _run_with_missed(engine: Engine, config: Config, down_for: float) -> tuple[list[str], list[int]]:
+    """A scheduler stores a job due in half a second and stops; it is down for ``down_for``
+    seconds, so the run is missed; then a new scheduler starts on the same database."""
+    CALLS.clear()
+    events: list[int] = []
+    first = scheduler_for(engine, config)
+    first.start()
+    first.add_job(record_run, cron_trigger("0 9 * * mon", "UTC"), id="t", kwargs={"tag": "run"},
+                  replace_existing=True, next_run_time=datetime.now(UTC) + timedelta(seconds=0.5))  # fmt: skip
+    first.shutdown(wait=True)
+    time.sleep(down_for)
+    restarted = scheduler_for(engine, config)
+    restarted.add_listener(lambda e: events.append(e.code), EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
+    restarted.start()
+    time.sleep(1.0)
+    job = restarted.get_job("t")
+    restarted.shutdown(wait=True)
+    assert job is not None and job.next_run_time > datetime.now(UTC), "the next run is in the future again"
+    return list(CALLS), events
+
+
+def test_a_missed_run_within_grace_runs_once_on_start(engine: Engine, tmp_path: Path) -> None:
+    config = config_for(tmp_path, "newsletter: {misfire_grace_hours: 0.01}\n")  # 36 s
+    calls, events = _run_with_missed(engine, config, down_for=2)
+    assert calls == ["run"] and events == [EVENT_JOB_EXECUTED]
+
+
+def test_a_run_missed_beyond_grace_is_skipped_and_logged(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = config_for(tmp_path, "newsletter: {misfire_grace_hours: 0.0003}\n")  # about 1 s
+    calls, events = _run_with_missed(engine, config, down_for=3)
+    assert calls == [] and events == [EVENT_JOB_MISSED]
+    assert any("was missed by" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_two_schedulers_every_minute_mail_each_reader_once(
+    engine: Engine, sample_config: Config, env: dict[str, str]
+) -> None:
+    """Two `digest schedule` processes side by side for a little over two minutes."""
+    readers = [add_reader(engine, f"r{i}@example.com", f"Reader {i}").email for i in range(30)]
+    sources = Path(sample_config.settings.sources_path)
+    sources.write_text(sources.read_text().replace('schedule: "0 9 * * mon"', 'schedule: "* * * * *"'))
+    with smtp_server() as sink:
+        full = {**os.environ, **env, "DIGEST_SOURCES": str(sources), "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}"}
+        processes = [subprocess.Popen([sys.executable, "-m", "digest", "schedule"], env=full, cwd=sources.parent,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+        time.sleep(15)
+        add_reader(engine, "late@example.com", "Late Reader")  # joins after the first run: gets the next one
+        deadline = time.monotonic() + 140
+        while time.monotonic() < deadline and sink.received().get("late@example.com", 0) == 0:
+            time.sleep(1)
+        time.sleep(5)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=60) for p in processes]
+        received = sink.received()
+    assert all(p.returncode == 0 for p in processes), outputs
+    assert received == {a: 1 for a in [*readers, "late@example.com"]}, outputs
+    with Session(engine) as session:
+        assert set(session.exec(select(Delivery.status)).all()) == {"sent"}
+        assert session.exec(select(Subscriber).where(Subscriber.email == "late@example.com")).one()
