@@ -101,3 +101,25 @@ def test_init_creates_then_reports_up_to_date(tmp_path: Path, env: dict[str, str
     assert first.returncode == 0 and "schema empty ->" in first.stderr
     second = run(["init"], env, tmp_path)
     assert second.returncode == 0 and "up to date" in second.stderr
+
+
+def test_build_explain_and_preview_eml(workdir: Path) -> None:
+    import email
+    import email.policy
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest"]).exit_code == 0
+    built = runner.invoke(main, ["build", "--explain", "--json"])
+    assert built.exit_code == 0 and json.loads(built.stdout)["jobs"] == 16
+    assert "Segment 1" in built.stderr and "[score" in built.stderr
+    result = runner.invoke(main, ["preview", "--format", "eml", "-o", "out.eml"])
+    assert result.exit_code == 0, result.output
+    message = email.message_from_bytes((workdir / "out.eml").read_bytes(), policy=email.policy.default)
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert message["List-Unsubscribe"].startswith("<http://digest.test/u/")
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert len(html.encode()) < 100_000 and 'style="' in html
+    text = runner.invoke(main, ["preview", "--format", "text"])
+    assert "TOP JOBS THIS WEEK" in text.stdout
+    bad = runner.invoke(main, ["build", "--week", "2026-W60"])
+    assert bad.exit_code == 1 and "Error: --week: 2026 has no week 60" in bad.stderr

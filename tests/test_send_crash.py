@@ -98,3 +98,21 @@ def test_two_senders_at_once_mail_each_reader_once(engine: Engine, sample_config
 @pytest.fixture
 def env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {k: v for k, v in env.items() if k != "DIGEST_SOURCES"}
+
+
+def test_three_senders_share_one_issue(engine: Engine, sample_config: Config, env: dict[str, str]) -> None:
+    """Three `digest send` processes on one issue: each claims batches (FOR UPDATE SKIP LOCKED on
+    PostgreSQL), each sends some, and every reader gets exactly one message."""
+    ingest_samples(engine, sample_config)
+    build_issue(engine, sample_config)
+    addresses = many_readers(engine, 3000)
+    with smtp_server(Faults(delay=0.001)) as sink:
+        processes = [sender(env, sample_config, sink.port, "--json") for _ in range(3)]
+        outputs = [p.communicate(timeout=600) for p in processes]
+        received = sink.received()
+    assert all(p.returncode == 0 for p in processes), outputs
+    sent_by_each = [int(out.split('"sent": ')[1].split(",")[0]) for out, _ in outputs]
+    print(f"\nthree senders: {sent_by_each}")
+    assert sum(sent_by_each) == 3000 and all(n > 0 for n in sent_by_each)
+    assert received == {a: 1 for a in addresses}
+    assert set(statuses(engine).values()) == {"sent"}

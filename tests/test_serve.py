@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,3 +108,27 @@ def test_the_unsubscribe_page_clicked_in_a_browser(engine: Engine, site: tuple[C
         page.get_by_role("button", name="Resubscribe").click()
         page.wait_for_selector("text=Welcome back")
     assert status(engine, readers[0]) == "active"
+
+
+def test_double_opt_in(engine: Engine, sample_config: Config, tmp_path: Path) -> None:
+    from digest.confirmation import send_confirmation
+    from digest.send import SendOptions, send
+    from digest.subscribers import add
+
+    box = tmp_path / "box"
+    config = replace(
+        sample_config, settings=replace(sample_config.settings, smtp_url=f"maildir:{box}", secret_keys=("k",))
+    )
+    ingest_samples(engine, config)
+    build_issue(engine, config)
+    subscriber, _ = add(engine, "new@example.com", pending=True)
+    send_confirmation(engine, config, subscriber)
+    mail = next((box / "new").iterdir()).read_text()
+    token = re.search(r"/c/([A-Za-z0-9_-]+)", mail.replace("=\n", ""))
+    assert token and status(engine, subscriber) == "pending"
+    assert send(engine, config, SendOptions()).sent == 0, "unconfirmed readers are never sent the digest"
+    with running(engine, config) as base, httpx.Client(base_url=base) as client:
+        assert client.get(f"/c/{token.group(1)}").status_code == 200 and status(engine, subscriber) == "pending"
+        assert client.post(f"/c/{token.group(1)}", data={"confirm": "yes"}).status_code == 200
+    assert status(engine, subscriber) == "active"
+    assert send(engine, config, SendOptions()).sent == 1
