@@ -3,6 +3,7 @@ segment and personalise per reader."""
 
 from __future__ import annotations
 
+import html
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from digest.config import Config
 from digest.db import session_scope
 from digest.ingest.text import summarise
 from digest.issues import segment_for
-from digest.mime import Envelope, build_message, list_headers, message_id
+from digest.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
 from digest.models import Issue, IssueItem, Job, Profile, Subscriber
 from digest.preferences import Preferences
 from digest.render import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
@@ -61,6 +62,7 @@ class Composer:
     renderer: Renderer
     signer: Signer
     drafts: dict[str, Draft] = field(default_factory=dict)
+    _templates: dict[int, tuple[BodyTemplate, BodyTemplate]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -90,20 +92,33 @@ class Composer:
         draft = self.drafts.get(subscriber.segment_key) or self.draft(subscriber.preferences)
         return self.renderer.personalise(draft, reader)
 
+    def _bodies(self, subscriber: Subscriber) -> tuple[Draft, BodyTemplate, BodyTemplate]:
+        draft = self.drafts.get(subscriber.segment_key) or self.draft(subscriber.preferences)
+        key = id(draft)
+        found = self._templates.get(key)
+        if found is None:
+            tokens = self.renderer.reader_tokens
+            found = self._templates[key] = (BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
+        return draft, found[0], found[1]
+
     def message_for(self, subscriber: Subscriber, date: datetime) -> bytes:
-        """The full MIME message this reader gets, byte for byte."""
+        """The full MIME message this reader gets, byte for byte: the segment's bodies were
+        encoded once; only this reader's values are encoded here."""
         assert subscriber.id is not None
         unsubscribe_url = self.unsubscribe_url(subscriber.id)
-        email = self.email_for(subscriber, unsubscribe_url)
+        draft, text_body, html_body = self._bodies(subscriber)
+        values = self.renderer.reader_values(Reader(subscriber.email, subscriber.name, unsubscribe_url))
+        text_qp = text_body.fill(values)
+        html_qp = html_body.fill({token: html.escape(value) for token, value in values.items()})
         newsletter = self.config.newsletter
         list_id, feedback_id = list_headers(newsletter.name, newsletter.sender)
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
-            subject=email.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
+            subject=draft.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
             date=date, unsubscribe_url=unsubscribe_url, list_id=list_id,
             feedback_id=feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip
-        return build_message(envelope, email.text, email.html)
+        return assemble(envelope, text_qp, html_qp)
 
 
 def sample_reader(prefs: Preferences | None = None) -> Subscriber:

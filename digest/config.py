@@ -179,6 +179,7 @@ class Dkim(_Strict):
 class Delivery(_Strict):
     rate: float = Field(0, ge=0, description="messages per second across all workers; 0 = no limit")
     workers: int = Field(1, ge=1, le=64, description="parallel SMTP connections")
+    processes: int = Field(1, ge=1, le=32, description="sender processes sharing the workers (the GIL is the wall)")
     retry_backoff: list[float] = Field([5, 30, 120], description="seconds before each retry of a 4xx")
     max_soft_failures: int = Field(5, ge=1, description="deferred this many issues in a row: suppressed")
     ingest_max_age_hours: float = Field(12, ge=0, description="send ingests first when the last ingest is older")

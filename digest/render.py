@@ -182,6 +182,11 @@ class Renderer:
         self.premailer_calls += 1
         self._cards.update({m.group(1): m.group(2).strip() for m in _CARD.finditer(inlined)})
 
+    def prime(self) -> None:
+        """Inline the frame and every card now (before forking sender processes)."""
+        self.frame()
+        self.ensure_cards([f"job-{i}" for i in self.jobs] + [f"person-{i}" for i in self.people])
+
     def _item(self, key: str) -> JobView | PersonView:
         kind, number = key.split("-")
         return self.jobs[int(number)] if kind == "job" else self.people[int(number)]
@@ -240,17 +245,20 @@ class Renderer:
         intro = f"here {'is' if len(jobs) + len(people) == 1 else 'are'} {counts or 'no new picks'} picked for you."
         return _single_line(f"{name}: {subject}", 150), _single_line(preheader, 200), intro
 
+    @property
+    def reader_tokens(self) -> tuple[str, ...]:
+        return (self.fields.greeting_name, self.fields.email, self.fields.unsubscribe_url)
+
+    def reader_values(self, reader: Reader) -> dict[str, str]:
+        """Each reader token's value, as plain text (escape it for HTML)."""
+        greeting = reader.name.split()[0] if reader.name.strip() else "there"
+        values = (greeting, reader.email, reader.unsubscribe_url)
+        return {token: _single_line(value, 300) for token, value in zip(self.reader_tokens, values, strict=True)}
+
     def personalise(self, draft: Draft, reader: Reader) -> Email:
         """Fill in the reader's fields (escaped for HTML) into the segment's draft."""
-        greeting = reader.name.split()[0] if reader.name.strip() else "there"
-        values = {
-            self.fields.greeting_name: greeting,
-            self.fields.email: reader.email,
-            self.fields.unsubscribe_url: reader.unsubscribe_url,
-        }
         page, text = draft.html, draft.text
-        for token, value in values.items():
-            value = _single_line(value, 300)
+        for token, value in self.reader_values(reader).items():
             page, text = page.replace(token, html.escape(value)), text.replace(token, value)
         return Email(draft.subject, draft.preheader, page, text)
 

@@ -21,7 +21,7 @@ from digest.errors import InputError
 from digest.ingest import ingest
 from digest.issues import build_issue, find_issue
 from digest.models import Delivery, Issue, Source, Subscriber
-from digest.sender import RateLimiter, Run, run_workers
+from digest.sender import RateLimiter, Run, run_processes, run_workers
 from digest.subscribers import normalise_email, seed_if_empty
 from digest.timeutil import utcnow
 from digest.transport import open_transport
@@ -37,6 +37,7 @@ class SendOptions:
     workers: int | None = None
     rate: float | None = None
     resend_unknown: bool = False
+    processes: int | None = None
 
 
 @dataclass
@@ -125,13 +126,30 @@ def send(
         limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else config.file.delivery.rate),
         stop=stop or threading.Event(), on_message=on_message,
     )  # fmt: skip
+    workers = options.workers or config.file.delivery.workers
+    processes = min(options.processes or config.file.delivery.processes, workers)
     if pending and options.limit != 0:
-        run_workers(run, options.workers or config.file.delivery.workers)
+        if processes > 1 and options.limit is None:
+            run_processes(run, workers, processes, progress=_progress_of(on_message))
+        else:
+            run_workers(run, workers)
     report = _report(engine, run, recovered)
     if run.failure is not None:
         report.note = f"stopped: {run.failure}"
         raise SendAborted(str(run.failure), report)
     return report
+
+
+def _progress_of(on_message: Callable[[str], None] | None) -> Callable[[int], None] | None:
+    if on_message is None:
+        return None
+    report = on_message
+
+    def advance(n: int) -> None:
+        for _ in range(n):
+            report("done")
+
+    return advance
 
 
 class SendAborted(InputError):

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
@@ -231,3 +232,68 @@ def _address(sender: str) -> str:
     from email.utils import parseaddr
 
     return parseaddr(sender)[1]
+
+
+def run_processes(run: Run, workers: int, processes: int, progress: Callable[[int], None] | None = None) -> None:
+    """Split ``workers`` connections over ``processes`` forked sender processes.
+
+    The renderer's inlined frame and cards are made before the fork, so children share
+    them; each child opens its own database connections and SMTP connections, and reports
+    its outcomes back. SIGTERM to the parent reaches the children, which finish the
+    messages in flight."""
+    import multiprocessing
+    import os
+    import signal
+
+    context = multiprocessing.get_context("fork")
+    run.composer.renderer.prime()
+    run.engine.dispose()
+    results: Any = context.Queue()
+    done = context.Value("i", 0)
+    per_process = [workers // processes + (1 if n < workers % processes else 0) for n in range(processes)]
+    children = [
+        context.Process(target=_child, args=(run, max(1, threads), n, processes, results, done), daemon=True)
+        for n, threads in enumerate(per_process)
+    ]
+    for child in children:
+        child.start()
+    seen = 0
+    while any(child.is_alive() for child in children):
+        if run.stop.is_set():
+            for child in children:
+                if child.pid and child.is_alive():
+                    os.kill(child.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        if progress and done.value != seen:
+            progress(done.value - seen)
+            seen = done.value
+    for _ in children:
+        outcomes, tries, failure = results.get(timeout=10)
+        run.outcomes.update(outcomes)
+        run.tries.update(dict.fromkeys(tries, 1))
+        if failure and run.failure is None:
+            run.failure = DigestError(failure)
+    for child in children:
+        child.join()
+
+
+def _child(run: Run, threads: int, number: int, processes: int, results: Any, done: Any) -> None:
+    import signal
+
+    run.engine.dispose(close=False)  # never share the parent's pooled connections
+    run.stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: run.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: run.stop.set())
+    run.rate = RateLimiter(1.0 / (run.rate.interval * processes) if run.rate.interval else 0)
+    run.me = f"{run.me}:p{number}"
+
+    def counted(outcome: str) -> None:
+        if outcome != "retry":
+            with done.get_lock():
+                done.value += 1
+
+    run.on_message = counted
+    try:
+        run_workers(run, threads)
+    finally:
+        results.put((dict(run.outcomes), list(run.tries), str(run.failure) if run.failure else None))

@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=2_000)
     parser.add_argument("--feeds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=1, help="sender processes sharing the connections")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
     sink_bin, source_bin = tool("smtp-sink"), tool("smtp-source")
@@ -80,7 +81,7 @@ def main() -> None:
     sources = "\n".join(f"  - {{name: f{n}, url: feed{n}.rss}}" for n in range(args.feeds))
     (work / "sources.yaml").write_text(
         "newsletter: {from: 'Bench <bench@example.com>', jobs_per_email: 10, people_per_email: 0}\n"
-        f"delivery: {{workers: {args.connections}, batch: 500}}\nsources:\n{sources}\n"
+        f"delivery: {{workers: {args.connections}, processes: {args.processes}, batch: 500}}\nsources:\n{sources}\n"
     )
     write_readers(work / "readers.csv", args.readers, args.segments)
     env = {**os.environ, "DIGEST_DATABASE_URL": db_url, "DIGEST_SOURCES": str(work / "sources.yaml"),

@@ -130,6 +130,9 @@ def test_eml_is_a_proper_multipart_message(composer: Composer, engine: Engine) -
     assert all(len(line) <= 76 for line in raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")), "QP lines stay within RFC 2045"
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Hi Ada," in html and len(html.encode()) < 100_000
+    rendered = composer.email_for(reader(engine, "ada@example.com"))
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert html.replace("\r\n", "\n") == rendered.html and text.replace("\r\n", "\n") == rendered.text, "pieces join"
     again = composer.message_for(reader(engine, "ada@example.com"), MONDAY)
     assert again == raw, "the same reader and week give the same bytes"
 

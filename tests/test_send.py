@@ -176,3 +176,16 @@ def test_maildir_is_the_default(engine: Engine, issue_ready: Config, tmp_path: P
     config = replace(issue_ready, settings=Settings(smtp_url=f"maildir:{tmp_path / 'box'}"))
     assert send(engine, config, SendOptions()).sent == 3
     assert len(list((tmp_path / "box" / "new").iterdir())) == 3
+
+
+def test_sender_processes_share_the_work(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 300)
+    with smtp_server() as sink:
+        config = smtp_config(issue_ready, sink.port)
+        report = send(engine, config, SendOptions(workers=4, processes=2))
+        again = send(engine, config, SendOptions(workers=4, processes=2))
+    assert (report.sent, report.failed, report.unknown, again.sent) == (300, 0, 0, 0)
+    assert sink.received() == {a: 1 for a in addresses} and sink.connections == 4
+    with Session(engine) as session:
+        claimers = {d.claimed_by for d in session.exec(select(Delivery))}
+    assert claimers == {None}
