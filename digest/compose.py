@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from digest.timeutil import utcnow
 from digest.tokens import Signer, signer_for
 
 CARD_SUMMARY_CHARS = 220
+DRAFTS_KEPT = 256
 
 
 def _job_view(job: Job) -> JobView:
@@ -61,7 +63,7 @@ class Composer:
     issue: Issue
     renderer: Renderer
     signer: Signer
-    drafts: dict[str, Draft] = field(default_factory=dict)
+    drafts: OrderedDict[str, Draft] = field(default_factory=OrderedDict)
     _templates: dict[int, tuple[BodyTemplate, BodyTemplate]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -71,14 +73,22 @@ class Composer:
         return cls(engine, config, issue, load_renderer(engine, config, issue), signer)
 
     def draft(self, prefs: Preferences, key: str = "") -> Draft:
-        """The segment's draft, made once (sender threads share it)."""
-        found = self.drafts.get(key or prefs.key)
-        if found is None:
-            with self._lock:
-                if prefs.key not in self.drafts:
-                    segment = segment_for(self.engine, self.config, self.issue, prefs)
-                    self.drafts[prefs.key] = self.renderer.draft(prefs, segment.picks)
-                found = self.drafts[prefs.key]
+        """The segment's draft, made once while it is in use (sender threads share it). Only the
+        most recent DRAFTS_KEPT stay in memory: senders work segment by segment, so memory
+        stays flat however many segments there are."""
+        key = key or prefs.key
+        with self._lock:
+            found = self.drafts.get(key)
+            if found is not None:
+                self.drafts.move_to_end(key)
+                return found
+        segment = segment_for(self.engine, self.config, self.issue, prefs)
+        made = self.renderer.draft(prefs, segment.picks)
+        with self._lock:
+            found = self.drafts.setdefault(key, made)
+            while len(self.drafts) > DRAFTS_KEPT:
+                _, old = self.drafts.popitem(last=False)
+                self._templates.pop(id(old), None)
         return found
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
@@ -89,16 +99,17 @@ class Composer:
     def email_for(self, subscriber: Subscriber, unsubscribe_url: str = "") -> Email:
         assert subscriber.id is not None
         reader = Reader(subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(subscriber.id))
-        draft = self.drafts.get(subscriber.segment_key) or self.draft(subscriber.preferences)
-        return self.renderer.personalise(draft, reader)
+        return self.renderer.personalise(self.draft(subscriber.preferences, subscriber.segment_key), reader)
 
     def _bodies(self, subscriber: Subscriber) -> tuple[Draft, BodyTemplate, BodyTemplate]:
-        draft = self.drafts.get(subscriber.segment_key) or self.draft(subscriber.preferences)
-        key = id(draft)
-        found = self._templates.get(key)
+        draft = self.draft(subscriber.preferences, subscriber.segment_key)
+        found = self._templates.get(id(draft))
         if found is None:
             tokens = self.renderer.reader_tokens
-            found = self._templates[key] = (BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
+            found = (BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
+            with self._lock:
+                if id(draft) in {id(d) for d in self.drafts.values()}:
+                    self._templates[id(draft)] = found
         return draft, found[0], found[1]
 
     def message_for(self, subscriber: Subscriber, date: datetime) -> bytes:

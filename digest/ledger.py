@@ -69,9 +69,9 @@ def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     now = now or utcnow()
     has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
     values: list[Any] = [literal(issue_id), Subscriber.id, literal("queued"), literal(0), literal(""),
-                         literal(now, UTCDateTime)]  # fmt: skip
+                         literal(now, UTCDateTime), Subscriber.segment_key]  # fmt: skip
     rows = select(*values).where(Subscriber.status == "active", ~has_row)
-    columns = ["issue_id", "subscriber_id", "status", "attempts", "reply", "updated_at"]
+    columns = ["issue_id", "subscriber_id", "status", "attempts", "reply", "updated_at", "segment_key"]
     with session_scope(engine) as session:
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(Delivery).from_select(columns, rows)
@@ -127,7 +127,7 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
         ids = session.exec(
             select(Delivery.id)
             .where(Delivery.issue_id == issue_id, due, free)
-            .order_by(col(Delivery.id))
+            .order_by(col(Delivery.segment_key), col(Delivery.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
@@ -169,7 +169,10 @@ class Claimed:
 def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
     with session_scope(engine) as session:
         rows = session.exec(
-            select(Delivery.id, Subscriber).join(Subscriber).where(col(Delivery.id).in_(ids)).order_by(col(Delivery.id))
+            select(Delivery.id, Subscriber)
+            .join(Subscriber)
+            .where(col(Delivery.id).in_(ids))
+            .order_by(col(Delivery.segment_key), col(Delivery.id))
         ).all()
         return [Claimed(i, s) for i, s in rows if i is not None]
 

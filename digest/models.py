@@ -171,11 +171,13 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
         Index("ix_delivery_issue_status", "issue_id", "status", "id"),
+        Index("ix_delivery_issue_segment", "issue_id", "status", "segment_key", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     issue_id: int = Field(foreign_key="issue.id", ondelete="CASCADE")
     subscriber_id: int = Field(foreign_key="subscriber.id", ondelete="CASCADE", index=True)
     status: str = Field(default="queued", max_length=16)
+    segment_key: str = Field(default="", max_length=64)  # senders work through one segment at a time
     attempts: int = 0
     reply: str = Field(default="", sa_type=Text)
     claimed_by: str | None = Field(default=None, max_length=128)

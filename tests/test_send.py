@@ -71,10 +71,11 @@ def test_a_reader_removed_half_way_is_never_mailed(engine: Engine, issue_ready: 
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
         first = send(engine, config, SendOptions(limit=20))
-        remove(engine, addresses[30])
+        waiting = [a for a in addresses if a not in sink.received()]
+        remove(engine, waiting[5])
         second = send(engine, config, SendOptions())
     assert (first.sent, second.sent, second.skipped) == (20, 19, 1)
-    assert addresses[30] not in sink.received() and max(sink.received().values()) == 1
+    assert waiting[5] not in sink.received() and max(sink.received().values()) == 1
 
 
 def test_4xx_is_retried_5xx_fails_and_bounces(engine: Engine, issue_ready: Config) -> None:
