@@ -21,6 +21,7 @@ class Route:
     conditional: bool = True  # honour If-None-Match / If-Modified-Since
     stall: float = 0.0  # seconds to wait before answering
     redirect: str | None = None
+    drip: float = 0.0  # seconds between single bytes of the body
     last_modified: str = "Wed, 01 Jul 2026 10:00:00 GMT"
 
 
@@ -56,7 +57,22 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             headers["Content-Type"] = route.content_type
             if route.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
                 body, headers["Content-Encoding"] = gzip.compress(body), "gzip"
+            if route.drip:
+                return self._drip(route, body, headers)
             self._send(route.status, body, headers)
+
+        def _drip(self, route: Route, body: bytes, headers: dict[str, str]) -> None:
+            server.log.append((self.path, route.status, len(body)))
+            self.send_response(route.status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with suppress(BrokenPipeError, ConnectionResetError):
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(route.drip)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             server.log.append((self.path, status, len(body)))
@@ -74,6 +90,7 @@ def _handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(routes: dict[str, Route] | None = None) -> Iterator[FeedServer]:
     state = FeedServer(routes=dict(routes or {}))
+    ThreadingHTTPServer.request_queue_size = 128
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}"

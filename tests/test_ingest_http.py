@@ -16,6 +16,12 @@ from tests.feedserver import Route, serve
 RSS = (ROOT / "samples" / "product-jobs.rss").read_bytes()
 ATOM = (ROOT / "samples" / "platform-jobs.atom").read_bytes()
 GREENHOUSE = (ROOT / "samples" / "greenhouse-board.json").read_bytes()
+LOL = "".join(f'<!ENTITY lol{n} "{f"&lol{n - 1};" * 10}">' for n in range(2, 10))
+ENTITY_BOMB = (
+    f'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol1 "lol">{LOL}]>'
+    '<rss version="2.0"><channel><title>&lol9;</title><item><title>A: PM &lol9;</title>'
+    "<link>https://a.example/1</link></item></channel></rss>"
+).encode()
 
 
 def sources_yaml(url: str, names: list[str], extra: str = "") -> str:
@@ -59,6 +65,8 @@ def test_failing_sources_are_reported_while_the_rest_go_in(tmp_path: Path, engin
         "/huge": Route(b"<rss>" + b" " * 300_000 + b"</rss>"),
         "/bomb": Route(b"<rss>" + b" " * 5_000_000 + b"</rss>", gzip=True),
         "/notxml": Route(b"<html><body>Sign in</body></html>", content_type="text/html"),
+        "/drip": Route(RSS, drip=0.3),
+        "/bomb-xml": Route(ENTITY_BOMB),
     }
     with serve(routes) as server:
         config = config_for(tmp_path, sources_yaml(server.url, list(n.strip("/") for n in routes)))
@@ -74,7 +82,12 @@ def test_failing_sources_are_reported_while_the_rest_go_in(tmp_path: Path, engin
     assert by_name["huge"].error is not None and "limit" in by_name["huge"].error
     assert by_name["bomb"].error is not None and "limit" in by_name["bomb"].error
     assert by_name["notxml"].error is not None
-    assert report.errors == 6
+    assert by_name["drip"].error is not None and "2s" in by_name["drip"].error, (
+        "a feed that drips is cut at the total timeout"
+    )
+    bomb = by_name["bomb-xml"]
+    assert bomb.error is not None or bomb.new <= 1, "entities are never expanded"
+    assert report.errors >= 7
     with Session(engine) as session:
         rows = {s.name: s for s in session.exec(select(Source))}
     assert rows["broken"].last_error == "HTTP 500 Internal Server Error" and rows["broken"].last_status == "error"
