@@ -181,7 +181,7 @@ class Delivery(_Strict):
     workers: int = Field(1, ge=1, le=64, description="parallel SMTP connections")
     processes: int = Field(1, ge=1, le=32, description="sender processes sharing the workers (the GIL is the wall)")
     retry_backoff: list[float] = Field([5, 30, 120], description="seconds before each retry of a 4xx")
-    max_soft_failures: int = Field(5, ge=1, description="deferred this many issues in a row: suppressed")
+    max_soft_failures: int = Field(3, ge=1, description="left deferred in this many issues: suppressed as bounced")
     ingest_max_age_hours: float = Field(12, ge=0, description="send ingests first when the last ingest is older")
     lease_seconds: float = Field(120, gt=0, description="a sender that stops renewing loses its claims after this")
     batch: int = Field(100, ge=1, le=10_000, description="deliveries claimed at a time")

@@ -329,3 +329,27 @@ class Stepper:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: int | None = None) -> bool:
+    """A message left deferred at the end of a run: when the reader has been deferred in
+    ``limit`` issues, they are suppressed as bounced (delivery.max_soft_failures)."""
+    now = utcnow()
+    with writing(engine), session_scope(engine) as session:
+        subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
+        deferred = session.exec(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.subscriber_id == subscriber_id, Delivery.status == "deferred")
+        ).one()
+        if deferred < limit:
+            return False
+        changed = session.execute(
+            update(Subscriber)
+            .where(col(Subscriber.id) == subscriber_id, col(Subscriber.status) == "active")
+            .values(status="bounced", updated_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        if changed:
+            session.add(Event(subscriber_id=subscriber_id, issue_id=issue_id, kind="bounced", method="soft",
+                              detail=f"deferred in {deferred} issue(s)", created_at=now))  # fmt: skip
+        return bool(changed)

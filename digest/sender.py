@@ -164,7 +164,16 @@ def _drain(run: Run, transport: Transport, me: str) -> None:
 def _flush(run: Run, stepper: ledger.Stepper, pending: ledger.Outcome | None) -> None:
     if pending is not None:
         stepper.step(pending, None)
-        run.record(pending.status if pending.status != "deferred" or pending.retry_at is None else "retry")
+        _recorded(run, pending)
+
+
+def _recorded(run: Run, outcome: ledger.Outcome) -> None:
+    """Count a committed outcome; a message left deferred may suppress a reader who keeps failing."""
+    final_deferral = outcome.status == "deferred" and outcome.retry_at is None
+    run.record("retry" if outcome.status == "deferred" and not final_deferral else outcome.status)
+    if final_deferral:
+        limit = run.config.file.delivery.max_soft_failures
+        ledger.note_soft_failure(run.engine, outcome.delivery_id, limit, run.issue_id)
 
 
 def _next_retry_in(run: Run) -> float | None:
@@ -191,7 +200,7 @@ def _deliver(
     run.rate.wait()
     state = stepper.step(pending, item.delivery_id)
     if pending is not None:
-        run.record(pending.status if pending.status != "deferred" or pending.retry_at is None else "retry")
+        _recorded(run, pending)
     if state == "lost":
         run.give_back_slot()
         return None

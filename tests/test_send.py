@@ -107,6 +107,19 @@ def test_persistent_4xx_is_left_for_the_next_run(engine: Engine, issue_ready: Co
     assert later.sent == 1 and sink.received() == {a: 1 for a in addresses}
 
 
+def test_repeated_soft_failures_suppress_the_address(engine: Engine, issue_ready: Config) -> None:
+    addresses = readers(engine, 2)
+    faults = Faults(rcpt={addresses[0]: "452 4.2.2 mailbox full"}, once=False)
+    with smtp_server(faults) as sink:
+        config = smtp_config(issue_ready, sink.port, retry_backoff=[], max_soft_failures=1)
+        report = send(engine, config, SendOptions())
+    assert (report.sent, report.deferred) == (1, 1)
+    with Session(engine) as session:
+        reader = session.exec(select(Subscriber).where(Subscriber.email == addresses[0])).one()
+        event = session.exec(select(Event).where(Event.subscriber_id == reader.id)).one()
+    assert reader.status == "bounced" and (event.kind, event.method) == ("bounced", "soft")
+
+
 def test_a_drop_after_data_is_unknown_and_never_resent_silently(engine: Engine, issue_ready: Config) -> None:
     addresses = readers(engine, 5)
     with smtp_server(Faults(drop_after_data={addresses[2]})) as sink:
