@@ -319,31 +319,31 @@ def _jsonl_rows(handle: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(handle: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(handle)
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise InputError(f"line 1: not a CSV header: {exc}") from None
-    if "email" not in header:
-        raise InputError("line 1: the CSV header has no email column")
-    start = reader.line_num + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield start, {"__error__": f"bad CSV: {exc}"}
-            start = reader.line_num + 1
+    """One record per physical line: line breaks are refused inside values anyway, so a stray
+    quote spoils only its own line instead of swallowing the rest of the file."""
+    header: list[str] | None = None
+    for number, line in enumerate(handle, start=1):
+        text = line.rstrip("\r\n")
+        if header is None:
+            header = [h.strip().lower() for h in _parse_csv_line(text) or []]
+            if "email" not in header:
+                raise InputError("line 1: the CSV header has no email column")
             continue
-        if row and any(cell.strip() for cell in row):
-            if len(row) != len(header):
-                yield start, {"__error__": f"expected {len(header)} fields, found {len(row)}"}
-            else:
-                yield start, dict(zip(header, row, strict=True))
-        start = reader.line_num + 1
+        if not text.strip():
+            continue
+        try:
+            row = _parse_csv_line(text, strict=True)
+        except csv.Error as exc:
+            yield number, {"__error__": f"bad CSV: {exc}"}
+            continue
+        if row is None or len(row) != len(header):
+            yield number, {"__error__": f"expected {len(header)} fields, found {len(row or [])}"}
+        else:
+            yield number, dict(zip(header, row, strict=True))
+
+
+def _parse_csv_line(text: str, strict: bool = False) -> list[str] | None:
+    return next(csv.reader([text], strict=strict), None)
 
 
 class SeenEmails:
