@@ -1,0 +1,113 @@
+"""``digest send``: the command, its progress bar and its summary."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from digest.cli_support import State, err, friendly_errors, print_json
+
+
+@click.command("send")
+@click.option("--week", metavar="YYYY-Www", help="Issue to send (default: this week's, built first if needed).")
+@click.option("--dry-run", is_flag=True, help="Render and count what would go out; send and record nothing.")
+@click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL, outside the ledger.")
+@click.option("--limit", type=click.IntRange(min=0), help="Send at most N messages in this run.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Parallel SMTP connections (default: delivery.workers).")
+@click.option("--rate", type=click.FloatRange(min=0), help="Messages per second, all workers together (0: no limit).")
+@click.option("--processes", type=click.IntRange(1, 32), help="Sender processes sharing the workers (default: 1).")
+@click.option("--resend-unknown", is_flag=True, help="Requeue messages whose fate is unknown (may send twice).")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
+@click.pass_obj
+@friendly_errors
+def send_command(state: State, /, as_json: bool, **options: Any) -> None:
+    """Send this week's issue to every active reader, exactly once.
+
+    Builds the issue first when needed (and ingests first when the last ingest is
+    older than delivery.ingest_max_age_hours). Every message is recorded in the
+    ledger as it is accepted, so an interrupted run resumes where it stopped and
+    nobody is mailed twice. A message whose fate is unknown after a crash is
+    reported, never resent unless you pass --resend-unknown.
+
+    Mail goes to DIGEST_SMTP_URL (default maildir:./outbox).
+    Exit codes: 0 all sent; 5 something failed, was deferred or is unknown.
+
+    \b
+    Examples:
+      digest send
+      digest send --dry-run
+      digest send --to me@example.com
+      DIGEST_SMTP_URL=smtp://relay:587?starttls=true digest send --workers 4 --rate 50
+    """
+    from digest.send import SendAborted, SendOptions, send
+
+    stop = threading.Event()
+
+    def stop_soon(*_: object) -> None:
+        stop.set()
+        err.print("Stopping after the messages in flight…")
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop_soon)
+    with SendProgress() as progress:
+        try:
+            report = send(
+                state.engine, state.config, SendOptions(**options), log=progress.log, on_start=progress.start,
+                on_message=progress.advance, stop=stop,
+            )  # fmt: skip
+        except SendAborted as exc:
+            _print_send(exc.report, as_json)
+            raise
+    _print_send(report, as_json)
+    if not report.ok:
+        sys.exit(5)
+
+
+class SendProgress:
+    """A rich progress bar on stderr, counting outcomes as messages finish."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("Sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[tally]}"),
+            TimeRemainingColumn(), console=err, transient=True,
+        )  # fmt: skip
+        self.task: Any = None
+        self.tally: dict[str, int] = {}
+
+    def __enter__(self) -> SendProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def log(self, message: str) -> None:
+        self.progress.console.print(message, markup=False, highlight=False)
+
+    def start(self, total: int) -> None:
+        self.task = self.progress.add_task("send", total=total, tally="")
+
+    def advance(self, outcome: str) -> None:
+        self.tally[outcome] = self.tally.get(outcome, 0) + 1
+        tally = " ".join(f"{k} {v}" for k, v in sorted(self.tally.items()))
+        self.progress.update(self.task, advance=0 if outcome == "retry" else 1, tally=tally)
+
+
+def _print_send(report: Any, as_json: bool) -> None:
+    if report.status == "skipped":
+        err.print(f"Issue {report.week} was skipped: {report.note}. Nobody was mailed.")
+    elif report.status in ("test", "dry-run"):
+        err.print(f"Issue {report.week}: {report.note}.")
+    else:
+        err.print(
+            f"Issue {report.week}: {report.sent} sent, {report.failed} failed, {report.deferred} deferred, "
+            f"{report.skipped} skipped, {report.unknown} unknown; {report.remaining} left for a later run."
+        )
+    if as_json:
+        print_json(report.to_json())

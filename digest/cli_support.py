@@ -1,0 +1,70 @@
+"""What every command module shares: settings loaded on first use, one-line errors, JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from sqlalchemy import Engine
+
+from digest.config import Config, Settings, load_config
+from digest.db import open_database
+from digest.errors import DigestError
+
+F = TypeVar("F", bound=Callable[..., Any])
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
+
+
+@dataclass
+class State:
+    """What the commands share: settings from the environment, loaded on first use."""
+
+    sources_path: Path | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    _config: Config | None = None
+    _engine: Engine | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.env, self.sources_path)
+        return self._config
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = open_database(self.settings.database_url)
+        return self._engine
+
+
+def friendly_errors(command: F) -> F:
+    """Turn DigestError into ``Error: ...`` on stderr and its exit code."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DigestError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,198 @@
+"""One address at a time: add, update, unsubscribe, forget, stream, history."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col, select
+
+from digest.db import session_scope
+from digest.models import Delivery, Event, Setting, Subscriber, Suppression
+from digest.subscribers.validation import BATCH, STATUSES, SUPPRESSED, SubscriberError, clean_record, normalise_email
+from digest.timeutil import utcnow
+
+# ---- hashing for forgotten addresses -------------------------------------------------------
+
+
+def _salt(session: Session) -> str:
+    found = session.get(Setting, "suppression_salt")
+    if found is None:
+        found = Setting(key="suppression_salt", value=secrets.token_hex(16))
+        session.add(found)
+        session.flush()
+    return found.value
+
+
+def email_hash(session: Session, email: str) -> str:
+    return hashlib.sha256(f"{_salt(session)}:{email}".encode()).hexdigest()
+
+
+def is_forgotten(session: Session, email: str) -> bool:
+    return session.get(Suppression, email_hash(session, email)) is not None
+
+
+# ---- one address ---------------------------------------------------------------------------
+
+
+def get(engine: Engine, email: str) -> Subscriber | None:
+    address = normalise_email(email)
+    with session_scope(engine) as session:
+        return session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+
+
+def add(
+    engine: Engine,
+    email: str,
+    name: str = "",
+    prefs: Mapping[str, Any] | None = None,
+    *,
+    pending: bool = False,
+    fresh_consent: bool = False,
+) -> tuple[Subscriber, bool]:
+    """Add a reader, or update an existing one's name and preferences; returns (subscriber, created).
+
+    A suppressed address is refused unless ``fresh_consent`` (the person asked again)."""
+    record = clean_record({"email": email, "name": name, **(prefs or {})})
+    now = utcnow()
+    with session_scope(engine) as session:
+        existing = session.exec(select(Subscriber).where(Subscriber.email == record["email"])).first()
+        if existing is None:
+            if is_forgotten(session, record["email"]) and not fresh_consent:
+                raise SubscriberError(f"{record['email']} asked to be forgotten; add it only with fresh consent")
+            subscriber = Subscriber(**record, created_at=now, updated_at=now)
+            subscriber.status = "pending" if pending else "active"
+            session.add(subscriber)
+            session.flush()
+            return subscriber, True
+        if existing.status in SUPPRESSED and not fresh_consent:
+            raise SubscriberError(f"{existing.email} is {existing.status}; add it again only with fresh consent")
+        _apply(existing, record, now)
+        if existing.status in SUPPRESSED:
+            existing.status = "pending" if pending else "active"
+            session.add(Event(subscriber_id=existing.id, kind="resubscribed", method="operator", created_at=now))
+        session.add(existing)
+        return existing, False
+
+
+def _apply(subscriber: Subscriber, record: Mapping[str, Any], now: datetime) -> bool:
+    changed = False
+    for key, value in record.items():
+        if key in ("email", "status"):
+            continue
+        if getattr(subscriber, key) != value:
+            setattr(subscriber, key, value)
+            changed = True
+    if changed:
+        subscriber.updated_at = now
+    return changed
+
+
+def update_preferences(engine: Engine, email: str, prefs: Mapping[str, Any]) -> Subscriber:
+    record = clean_record({"email": email, **prefs})
+    with session_scope(engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == record["email"])).first()
+        if subscriber is None:
+            raise SubscriberError(f"no subscriber {record['email']}")
+        record.pop("status", None)
+        _apply(subscriber, record, utcnow())
+        session.add(subscriber)
+        return subscriber
+
+
+def remove(engine: Engine, email: str, *, method: str = "operator") -> Subscriber:
+    """Unsubscribe: the address stays on the suppression list, so no import brings it back."""
+    address = normalise_email(email)
+    now = utcnow()
+    with session_scope(engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        if subscriber is None:
+            raise SubscriberError(f"no subscriber {address}")
+        if subscriber.status not in SUPPRESSED:
+            subscriber.status, subscriber.updated_at = "unsubscribed", now
+            session.add(Event(subscriber_id=subscriber.id, kind="unsubscribed", method=method, created_at=now))
+        session.add(subscriber)
+        return subscriber
+
+
+def forget(engine: Engine, email: str) -> bool:
+    """Erase the person's data (subscriber row, deliveries, events); keep only a salted hash of
+    the address so it is never mailed again. Returns whether anything was stored."""
+    address = normalise_email(email)
+    with session_scope(engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        digest = email_hash(session, address)
+        if session.get(Suppression, digest) is None:
+            session.add(Suppression(email_hash=digest, reason="forgotten", created_at=utcnow()))
+        if subscriber is None:
+            return False
+        session.execute(delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
+        session.execute(delete(Event).where(col(Event.subscriber_id) == subscriber.id))
+        session.delete(subscriber)
+        return True
+
+
+def iter_subscribers(engine: Engine, status: str | None = None, batch: int = BATCH) -> Iterator[Subscriber]:
+    """Every subscriber in id order, streamed in batches (bounded memory)."""
+    if status is not None and status not in STATUSES:
+        raise SubscriberError(f"--status: expected one of {', '.join(STATUSES)}")
+    last = 0
+    while True:
+        with session_scope(engine) as session:
+            query = select(Subscriber).where(col(Subscriber.id) > last)
+            if status:
+                query = query.where(Subscriber.status == status)
+            rows = session.exec(query.order_by(col(Subscriber.id)).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id or last
+
+
+def as_record(subscriber: Subscriber) -> dict[str, Any]:
+    return {
+        "email": subscriber.email, "name": subscriber.name, "status": subscriber.status,
+        "roles": subscriber.roles, "locations": subscriber.locations, "remote": subscriber.remote,
+        "seniority": subscriber.seniority, "audience": subscriber.audience,
+    }  # fmt: skip
+
+
+@dataclass
+class History:
+    subscriber: Subscriber
+    deliveries: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**as_record(self.subscriber), "created_at": self.subscriber.created_at.isoformat(),
+                "deliveries": self.deliveries, "events": self.events}  # fmt: skip
+
+
+def history(engine: Engine, email: str) -> History:
+    """One reader with every issue they were sent (and what happened) and every status change."""
+    from digest.models import Issue
+
+    address = normalise_email(email)
+    with session_scope(engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        if subscriber is None:
+            raise SubscriberError(f"no subscriber {address}")
+        rows = session.exec(
+            select(Issue.week, Delivery).join(Delivery).where(Delivery.subscriber_id == subscriber.id)
+            .order_by(col(Issue.week))
+        ).all()  # fmt: skip
+        deliveries = [
+            {"week": week, "status": d.status, "attempts": d.attempts, "reply": d.reply,
+             "sent_at": d.sent_at.isoformat() if d.sent_at else None}
+            for week, d in rows
+        ]  # fmt: skip
+        events = [
+            {"kind": e.kind, "method": e.method, "issue_id": e.issue_id, "at": e.created_at.isoformat()}
+            for e in session.exec(select(Event).where(Event.subscriber_id == subscriber.id).order_by(col(Event.id)))
+        ]
+        return History(subscriber, deliveries, events)

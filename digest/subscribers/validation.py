@@ -1,0 +1,106 @@
+"""Validating and normalising subscriber records: addresses, preferences, statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import InputError
+from digest.preferences import AUDIENCES
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
+FIELDS = ("email", "name", "roles", "locations", "remote", "seniority", "audience", "status")
+PREFERENCE_KEYS = ("name", "roles", "locations", "remote", "seniority", "audience")
+BATCH = 1000
+_BAD_CHARS = ("\r", "\n", "\0")
+
+
+class SubscriberError(InputError):
+    """A bad address or value; ``line`` is the physical line of the input file, when there is one."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def normalise_email(raw: str) -> str:
+    """Validated and normalised; SubscriberError says why an address is refused."""
+    if any(c in raw for c in _BAD_CHARS):
+        raise SubscriberError("address contains a line break or NUL")
+    text = raw.strip()
+    if not text:
+        raise SubscriberError("address is empty")
+    try:
+        valid = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SubscriberError(f"invalid address {text!r}: {exc}") from None
+    domain = valid.ascii_domain or valid.domain
+    return f"{valid.local_part}@{domain}".lower()
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = [str(v) for v in value] if isinstance(value, list) else str(value).split(";")
+    return [" ".join(i.split()) for i in items if i.strip()]
+
+
+def _as_bool(value: Any, key: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1", "y"):
+        return True
+    if text in ("false", "no", "0", "n"):
+        return False
+    raise SubscriberError(f"{key}: expected true or false, not {value!r}")
+
+
+def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate one record's fields (CSV row, JSONL object or --pref values)."""
+    unknown = set(record) - set(FIELDS)
+    if unknown:
+        raise SubscriberError(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(FIELDS)})")
+    for key, value in record.items():
+        if any(c in str(value) for c in _BAD_CHARS):
+            raise SubscriberError(f"{key}: contains a line break or NUL")
+    out: dict[str, Any] = {"email": normalise_email(str(record.get("email") or ""))}
+    if "name" in record:
+        out["name"] = " ".join(str(record["name"] or "").split())[:200]
+    for key in ("roles", "locations"):
+        if key in record:
+            out[key] = _as_list(record[key])[:20]
+    if "remote" in record:
+        out["remote"] = _as_bool(record["remote"], "remote")
+    if "seniority" in record:
+        out["seniority"] = " ".join(str(record["seniority"] or "").lower().split())[:60]
+    if record.get("audience") not in (None, ""):
+        audience = str(record["audience"]).strip().lower()
+        if audience not in AUDIENCES:
+            raise SubscriberError(f"audience: expected jobs, people or both, not {record['audience']!r}")
+        out["audience"] = audience
+    if record.get("status") not in (None, ""):
+        status = str(record["status"]).strip().lower()
+        if status not in STATUSES:
+            raise SubscriberError(f"status: expected one of {', '.join(STATUSES)}, not {record['status']!r}")
+        out["status"] = status
+    return out
+
+
+def parse_prefs(pairs: Iterable[str]) -> dict[str, Any]:
+    """``--pref KEY=VALUE`` values (lists separated by ';')."""
+    record: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in PREFERENCE_KEYS:
+            raise SubscriberError(f"--pref {pair!r}: expected KEY=VALUE with KEY one of {', '.join(PREFERENCE_KEYS)}")
+        record[key] = value
+    cleaned = clean_record({"email": "x@example.com", **record})
+    cleaned.pop("email")
+    return cleaned
