@@ -31,6 +31,7 @@ HOSTILE_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>evil</
 &lt;style&gt;body{display:none}&lt;/style&gt;&lt;img src="https://evil.example/p.gif" onerror="alert(4)"&gt;
 Salary $150,000 - $170,000</description></item>
 <item><title>Evil Corp: Product Manager, Payments</title><link>javascript:alert(5)</link></item>
+<item><title>Evil Corp: &#13;&#10;Bcc: victim@evil.example&#13;&#10;X-Injected: yes</title><link>https://evil.example/job/2</link></item>
 </channel></rss>"""
 
 
@@ -61,6 +62,9 @@ def test_hostile_feed_content_never_reaches_the_email(engine: Engine, tmp_path: 
         assert bad not in html, bad
     assert "<style>" in html and html.count("<style") == 1  # only our own @media rules
     assert "&lt;img src=x" in html or "hi &lt;img" in html
+    raw = composer.message_for(reader(engine, "x@example.com"), MONDAY)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\nBcc:" not in head and b"\nX-Injected" not in head, "CR/LF in feed titles never make headers"
 
 
 def test_premailer_calls_grow_with_neither_readers_nor_segments(composer: Composer, engine: Engine) -> None:
@@ -142,6 +146,23 @@ def test_header_injection_through_names_and_titles(composer: Composer, engine: E
     raw = composer.message_for(reader(engine, "m@example.com"), MONDAY)
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in head and b"\nBcc:" not in head and mallory.email == "m@example.com"
+
+
+def test_crlf_in_a_feed_title_never_makes_a_header(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "t.rss").write_text("""<rss version="2.0"><channel><title>t</title><item>
+      <title>Evil: PM&#13;&#10;Bcc: victim@evil.example&#13;&#10;X-Injected: yes</title>
+      <link>https://evil.example/job/9</link></item></channel></rss>""")
+    config = config_for(tmp_path, "newsletter: {min_items: 1}\nsources:\n  - {name: t, url: t.rss}\n")
+    ingest_samples(engine, config, now=MONDAY - timedelta(hours=1))
+    add_reader(engine, "x@example.com")
+    build_issue(engine, config, now=MONDAY)
+    raw = Composer.open(engine, config, find_issue(engine, "2026-W48")).message_for(
+        reader(engine, "x@example.com"), MONDAY
+    )
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\nBcc:" not in head and b"\nX-Injected" not in head
+    subject = email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
+    assert subject == "Product People Weekly: PM Bcc: victim@evil.example X-Injected: yes at Evil"
 
 
 def render_golden(engine: Engine, config: Config) -> dict[str, str]:
