@@ -25,6 +25,8 @@ class Faults:
     drop_after_data: set[str] = field(default_factory=set)  # accept nothing, just hang up
     once: bool = True  # each fault fires once per address, then the address is accepted
     delay: float = 0.0  # seconds per message, to give a killer time to strike
+    chaos: float = 0.0  # share of transactions hit by a random fault at a random step
+    seed: int = 7
 
 
 @dataclass
@@ -39,6 +41,30 @@ class MailSink:
     def received(self) -> Counter[str]:
         with self.lock:
             return Counter(rcpt for rcpt, _ in self.messages)
+
+    def __post_init__(self) -> None:
+        import random
+
+        self.rng = random.Random(self.faults.seed)
+
+    def _chaos(self, step: str) -> str | None:
+        """A random fault for this step: a 421, 451 or 550 reply, or 'drop' (hang up)."""
+        if not self.faults.chaos:
+            return None
+        with self.lock:
+            if self.rng.random() >= self.faults.chaos / 3:  # three steps: MAIL, RCPT, DATA
+                return None
+            return self.rng.choice(["421 4.3.2 shutting down", "451 4.3.0 try again", "550 5.7.1 refused", "drop"])
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        fault = self._chaos("MAIL")
+        if fault == "drop":
+            server.transport.close()
+            return "250 OK"
+        if fault:
+            return fault
+        envelope.mail_from = address
+        return "250 OK"
 
     def _fault(self, table: dict[str, str] | set[str], address: str) -> Any:
         if address not in table:
@@ -58,7 +84,10 @@ class MailSink:
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        reply = self._fault(self.faults.rcpt, address)
+        reply = self._fault(self.faults.rcpt, address) or self._chaos("RCPT")
+        if reply == "drop":
+            server.transport.close()
+            return "250 OK"
         if reply:
             return str(reply)
         envelope.rcpt_tos.append(address)
@@ -73,7 +102,12 @@ class MailSink:
                 self.messages.append((rcpt, envelope.original_content))
             server.transport.close()  # the message arrived; the reply never will
             return "250 OK"
-        reply = self._fault(self.faults.data, rcpt)
+        reply = self._fault(self.faults.data, rcpt) or self._chaos("DATA")
+        if reply == "drop":  # after the end of DATA: the message arrived, the reply never will
+            with self.lock:
+                self.messages.append((rcpt, envelope.original_content))
+            server.transport.close()
+            return "250 OK"
         if reply:
             return str(reply)
         with self.lock:
