@@ -22,9 +22,12 @@ from digest.config import load_config
 from digest.db import open_database
 from digest.ingest import ingest
 from digest.models import Job
-from tests.conftest import ROOT
+from tests.conftest import BACKEND, ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(BACKEND == "postgresql", reason="uses its own SQLite file; runs in the SQLite pass"),
+]
 UNSAFE = re.compile(r"<script|<iframe|<style|<object|<embed|javascript:|vbscript:|data:|\son\w+\s*=", re.IGNORECASE)
 
 

@@ -34,7 +34,10 @@ def parse_jobs(body: bytes, source: Source) -> list[RawJob]:
 
 
 def looks_like_xml(body: bytes) -> bool:
-    return body.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")[:1] == b"<"
+    """XML in any encoding feeds use: UTF-8 (with or without a BOM), UTF-16 or UTF-32."""
+    if body.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")):
+        return True
+    return body.lstrip(b"\xef\xbb\xbf\x00 \t\r\n")[:1] == b"<"
 
 
 def guess_json_format(data: Any) -> str:
