@@ -227,14 +227,22 @@ def finish(
         session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
         if bounce:
             subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
-            changed = session.execute(
-                update(Subscriber)
-                .where(col(Subscriber.id) == subscriber_id, col(Subscriber.status) == "active")
-                .values(status="bounced", updated_at=now)
-            ).rowcount  # type: ignore[attr-defined]
-            if changed:
-                session.add(Event(subscriber_id=subscriber_id, issue_id=issue_id, kind="bounced", method="smtp",
-                                  detail=reply[:500], created_at=now))  # fmt: skip
+            _mark_bounced(session, subscriber_id, issue_id, "smtp", reply[:500], now)
+
+
+def _mark_bounced(
+    session: Any, subscriber_id: int, issue_id: int | None, method: str, detail: str, now: datetime
+) -> bool:
+    """An active reader becomes bounced (suppressed), with an event naming why; False if not active."""
+    changed = session.execute(
+        update(Subscriber)
+        .where(col(Subscriber.id) == subscriber_id, col(Subscriber.status) == "active")
+        .values(status="bounced", updated_at=now)
+    ).rowcount
+    if changed:
+        session.add(Event(subscriber_id=subscriber_id, issue_id=issue_id, kind="bounced", method=method,
+                          detail=detail, created_at=now))  # fmt: skip
+    return bool(changed)
 
 
 def resend_unknown(engine: Engine, issue_id: int) -> int:
@@ -344,12 +352,4 @@ def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: in
         ).one()
         if deferred < limit:
             return False
-        changed = session.execute(
-            update(Subscriber)
-            .where(col(Subscriber.id) == subscriber_id, col(Subscriber.status) == "active")
-            .values(status="bounced", updated_at=now)
-        ).rowcount  # type: ignore[attr-defined]
-        if changed:
-            session.add(Event(subscriber_id=subscriber_id, issue_id=issue_id, kind="bounced", method="soft",
-                              detail=f"deferred in {deferred} issue(s)", created_at=now))  # fmt: skip
-        return bool(changed)
+        return _mark_bounced(session, subscriber_id, issue_id, "soft", f"deferred in {deferred} issue(s)", now)
