@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,7 +25,7 @@ from digest.timeutil import utcnow
 from digest.tokens import Signer, signer_for
 
 CARD_SUMMARY_CHARS = 220
-DRAFTS_KEPT = 256
+SEGMENTS_KEPT = 256
 
 
 def _job_view(job: Job) -> JobView:
@@ -54,6 +55,15 @@ def load_renderer(engine: Engine, config: Config, issue: Issue) -> Renderer:
     return Renderer(config, issue.week, job_views, person_views)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A segment's draft and its bodies, quoted-printable encoded once with holes for readers."""
+
+    draft: Draft
+    text: BodyTemplate
+    html: BodyTemplate
+
+
 @dataclass
 class Composer:
     """Drafts each segment once and personalises per reader."""
@@ -63,32 +73,42 @@ class Composer:
     issue: Issue
     renderer: Renderer
     signer: Signer
-    drafts: OrderedDict[str, Draft] = field(default_factory=OrderedDict)
-    _templates: dict[int, tuple[BodyTemplate, BodyTemplate]] = field(default_factory=dict)
+    segments: OrderedDict[str, Segment] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        newsletter = self.config.newsletter
+        self.list_id, self.feedback_id = list_headers(newsletter.name, newsletter.sender)
 
     @classmethod
     def open(cls, engine: Engine, config: Config, issue: Issue) -> Composer:
         signer = signer_for(engine, config.settings.secret_keys)
         return cls(engine, config, issue, load_renderer(engine, config, issue), signer)
 
-    def draft(self, prefs: Preferences, key: str = "") -> Draft:
+    def draft(self, prefs: Preferences) -> Draft:
+        return self._segment(prefs.key, lambda: prefs).draft
+
+    def _segment_of(self, subscriber: Subscriber) -> Segment:
+        return self._segment(subscriber.segment_key or subscriber.preferences.key, lambda: subscriber.preferences)
+
+    def _segment(self, key: str, prefs: Callable[[], Preferences]) -> Segment:
         """The segment's draft, made once while it is in use (sender threads share it). Only the
-        most recent DRAFTS_KEPT stay in memory: senders work segment by segment, so memory
+        most recent SEGMENTS_KEPT stay in memory: senders work segment by segment, so memory
         stays flat however many segments there are."""
-        key = key or prefs.key
         with self._lock:
-            found = self.drafts.get(key)
+            found = self.segments.get(key)
             if found is not None:
-                self.drafts.move_to_end(key)
+                self.segments.move_to_end(key)
                 return found
-        segment = segment_for(self.engine, self.config, self.issue, prefs)
-        made = self.renderer.draft(prefs, segment.picks)
+        wanted = prefs()
+        picks = segment_for(self.engine, self.config, self.issue, wanted).picks
+        draft = self.renderer.draft(wanted, picks)
+        tokens = self.renderer.reader_tokens
+        made = Segment(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
         with self._lock:
-            found = self.drafts.setdefault(key, made)
-            while len(self.drafts) > DRAFTS_KEPT:
-                _, old = self.drafts.popitem(last=False)
-                self._templates.pop(id(old), None)
+            found = self.segments.setdefault(key, made)
+            while len(self.segments) > SEGMENTS_KEPT:
+                self.segments.popitem(last=False)
         return found
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
@@ -99,35 +119,23 @@ class Composer:
     def email_for(self, subscriber: Subscriber, unsubscribe_url: str = "") -> Email:
         assert subscriber.id is not None
         reader = Reader(subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(subscriber.id))
-        return self.renderer.personalise(self.draft(subscriber.preferences, subscriber.segment_key), reader)
-
-    def _bodies(self, subscriber: Subscriber) -> tuple[Draft, BodyTemplate, BodyTemplate]:
-        draft = self.draft(subscriber.preferences, subscriber.segment_key)
-        found = self._templates.get(id(draft))
-        if found is None:
-            tokens = self.renderer.reader_tokens
-            found = (BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
-            with self._lock:
-                if id(draft) in {id(d) for d in self.drafts.values()}:
-                    self._templates[id(draft)] = found
-        return draft, found[0], found[1]
+        return self.renderer.personalise(self._segment_of(subscriber).draft, reader)
 
     def message_for(self, subscriber: Subscriber, date: datetime) -> bytes:
         """The full MIME message this reader gets, byte for byte: the segment's bodies were
         encoded once; only this reader's values are encoded here."""
         assert subscriber.id is not None
         unsubscribe_url = self.unsubscribe_url(subscriber.id)
-        draft, text_body, html_body = self._bodies(subscriber)
+        segment = self._segment_of(subscriber)
         values = self.renderer.reader_values(Reader(subscriber.email, subscriber.name, unsubscribe_url))
-        text_qp = text_body.fill(values)
-        html_qp = html_body.fill({token: html.escape(value) for token, value in values.items()})
+        text_qp = segment.text.fill(values)
+        html_qp = segment.html.fill({token: html.escape(value) for token, value in values.items()})
         newsletter = self.config.newsletter
-        list_id, feedback_id = list_headers(newsletter.name, newsletter.sender)
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
-            subject=draft.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
-            date=date, unsubscribe_url=unsubscribe_url, list_id=list_id,
-            feedback_id=feedback_id, reply_to=newsletter.reply_to,
+            subject=segment.draft.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
+            date=date, unsubscribe_url=unsubscribe_url, list_id=self.list_id,
+            feedback_id=self.feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip
         return assemble(envelope, text_qp, html_qp)
 

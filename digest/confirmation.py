@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid
 
 from sqlalchemy import Engine
 
 from digest.config import Config
-from digest.mime import clean, encode_words, quoted_printable
+from digest.mime import clean, encode_words, quoted_printable, sender_parts
 from digest.models import Subscriber
 from digest.timeutil import utcnow
 from digest.tokens import signer_for
@@ -15,7 +15,7 @@ from digest.transport import open_transport
 
 
 def confirmation_message(config: Config, subscriber: Subscriber, link: str) -> bytes:
-    name, sender = parseaddr(config.newsletter.sender)
+    name, sender, _ = sender_parts(config.newsletter.sender)
     body = (
         f"Hi,\n\nPlease confirm that you want {config.newsletter.name}, the weekly digest of top product "
         f"people & jobs (one email a week, no spam):\n\n{link}\n\nIf you did not ask for it, ignore this "
@@ -41,6 +41,6 @@ def send_confirmation(engine: Engine, config: Config, subscriber: Subscriber) ->
     transport = open_transport(config.settings.smtp_url)
     try:
         transport.connect()
-        transport.send(parseaddr(config.newsletter.sender)[1], subscriber.email, data)
+        transport.send(sender_parts(config.newsletter.sender)[1], subscriber.email, data)
     finally:
         transport.close()

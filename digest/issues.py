@@ -132,12 +132,12 @@ def _new_people(session: Session, start: datetime, end: datetime) -> list[int]:
 
 def reader_preferences(session: Session) -> list[Preferences]:
     """One Preferences per segment among readers who may be mailed (active ones)."""
-    query = select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.segment_key)
-    seen: dict[str, Preferences] = {}
-    for subscriber in session.exec(query.execution_options(yield_per=2000)):
-        if subscriber.segment_key not in seen:
-            seen[subscriber.segment_key] = subscriber.preferences
-    return list(seen.values()) or [Preferences()]
+    one_per_segment = (
+        select(func.min(Subscriber.id)).where(Subscriber.status == "active").group_by(col(Subscriber.segment_key))
+    )
+    readers = session.exec(select(Subscriber).where(col(Subscriber.id).in_(one_per_segment))).all()
+    found = {r.segment_key: r.preferences for r in sorted(readers, key=lambda r: r.segment_key)}
+    return list(found.values()) or [Preferences()]
 
 
 def load_pool(session: Session, config: Config, issue: Issue) -> Pool:

@@ -27,8 +27,6 @@ from digest.models import Delivery, Event, Subscriber
 from digest.timeutil import utcnow
 
 STATUSES = ("queued", "sending", "sent", "failed", "deferred", "unknown", "skipped")
-FINAL = ("sent", "failed", "unknown", "skipped")
-SUPPRESSED = ("unsubscribed", "bounced", "complained")
 LOST = "the sender stopped between DATA and the reply"
 
 
@@ -95,7 +93,7 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
             .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "sending", gone)
             .values(
                 status="unknown",
-                reply="the sender stopped between DATA and the reply",
+                reply=LOST,
                 claimed_by=None,
                 lease_until=None,
                 updated_at=now,

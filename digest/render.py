@@ -27,7 +27,6 @@ from digest.preferences import Preferences
 
 MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
 READER_FIELD_ROOM = 2_000  # bytes kept free for the reader's name, address and link
-CARD_SUMMARY_CHARS = 220
 _CARD = re.compile(r"<!--card:(\S+?)-->(.*?)<!--/card:\1-->", re.DOTALL)
 _SECTION = "<!--section:{0}-->(.*?)<!--/section:{0}-->"
 _WHY = re.compile(r"<!--why-->(.*?)<!--/why-->", re.DOTALL)
@@ -152,6 +151,7 @@ class Renderer:
     premailer_calls: int = 0
     _frame: str | None = None
     _cards: dict[str, str] = field(default_factory=dict)
+    _primed: bool = False
 
     def __post_init__(self) -> None:
         self.env = template_environment(self.config)
@@ -183,9 +183,12 @@ class Renderer:
         self._cards.update({m.group(1): m.group(2).strip() for m in _CARD.finditer(inlined)})
 
     def prime(self) -> None:
-        """Inline the frame and every card now (before forking sender processes)."""
+        """Inline the frame and every card of the pool, once (also before forking senders)."""
+        if self._primed:
+            return
         self.frame()
         self.ensure_cards([f"job-{i}" for i in self.jobs] + [f"person-{i}" for i in self.people])
+        self._primed = True
 
     def _item(self, key: str) -> JobView | PersonView:
         kind, number = key.split("-")
@@ -195,7 +198,7 @@ class Renderer:
         """The segment's email: its cards in rank order, shrunk until the HTML fits."""
         jobs = [replace(self.jobs[_id(p)], why=_why(p)) for p in picks if p["kind"] == "job"]
         people = [replace(self.people[_id(p)], why=_why(p)) for p in picks if p["kind"] == "person"]
-        self.ensure_cards([f"job-{i}" for i in self.jobs] + [f"person-{i}" for i in self.people])
+        self.prime()
         while True:
             draft = self._assemble(prefs, jobs, people)
             if len(draft.html.encode()) <= MAX_HTML_BYTES - READER_FIELD_ROOM or not (jobs or people):

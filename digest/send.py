@@ -20,6 +20,7 @@ from digest.dkim_sign import dkim_signer
 from digest.errors import InputError
 from digest.ingest import ingest
 from digest.issues import build_issue, find_issue
+from digest.mime import sender_parts
 from digest.models import Delivery, Issue, Source, Subscriber
 from digest.sender import RateLimiter, Run, run_processes, run_workers
 from digest.subscribers import normalise_email, seed_if_empty
@@ -190,9 +191,7 @@ def _send_test_copy(engine: Engine, config: Config, composer: Composer, to: str)
     try:
         signer = dkim_signer(config)
         data = composer.message_for(reader, utcnow())
-        from email.utils import parseaddr
-
-        transport.send(parseaddr(config.newsletter.sender)[1], address, signer.sign(data) if signer else data)
+        transport.send(sender_parts(config.newsletter.sender)[1], address, signer.sign(data) if signer else data)
     finally:
         transport.close()
     return SendReport(composer.issue.week, "test", sent=1, note=f"test copy to {address}, outside the ledger")

@@ -6,6 +6,7 @@ active and mark the row ``sending`` (one commit), send the exact bytes, record t
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from digest.config import Config
 from digest.db import session_scope
 from digest.dkim_sign import DkimSigner
 from digest.errors import DigestError
+from digest.mime import sender_parts
 from digest.models import Delivery, Issue
 from digest.timeutil import utcnow
 from digest.transport import (
@@ -78,7 +80,7 @@ class Run:
 
     @property
     def envelope_from(self) -> str:
-        return _address(self.config.newsletter.sender)
+        return sender_parts(self.config.newsletter.sender)[1]
 
     @property
     def issue_id(self) -> int:
@@ -237,12 +239,6 @@ def _defer(run: Run, delivery_id: int, reply: str) -> ledger.Outcome:
     return ledger.Outcome(delivery_id, "deferred", reply, retry_at)
 
 
-def _address(sender: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(sender)[1]
-
-
 def run_processes(run: Run, workers: int, processes: int, progress: Callable[[int], None] | None = None) -> None:
     """Split ``workers`` connections over ``processes`` forked sender processes.
 
@@ -277,7 +273,11 @@ def run_processes(run: Run, workers: int, processes: int, progress: Callable[[in
             progress(done.value - seen)
             seen = done.value
     for _ in children:
-        outcomes, tries, failure = results.get(timeout=10)
+        try:
+            outcomes, tries, failure = results.get(timeout=10)
+        except queue.Empty:  # a child killed before it could report
+            run.failure = run.failure or DigestError("a sender process stopped without reporting")
+            continue
         run.outcomes.update(outcomes)
         run.tries.update(dict.fromkeys(tries, 1))
         if failure and run.failure is None:

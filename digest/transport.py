@@ -275,11 +275,6 @@ class MaildirTransport:
         pass
 
 
-def describe_url(url: str) -> str:
-    """The mail URL without its password."""
-    return parse_smtp_url(url).describe() if url.startswith("smtp") else url
-
-
 def open_transport(url: str) -> Transport:
     """``maildir:PATH`` (relative to the current folder), ``smtp://`` or ``smtps://``."""
     if url.startswith("maildir:"):
