@@ -202,8 +202,9 @@ def serve_command(state: State, host: str, port: int) -> None:
     Example:
       DIGEST_BASE_URL=https://digest.example.com digest serve --port 8000
     """
-    from digest.web import serve
+    from digest.web import check_listen, serve
 
+    check_listen(host, port)
     err.print(f"Serving on http://{host}:{port} (links point at {state.settings.base_url})")
     serve(state.engine, state.config, host, port)
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from digest.config import Config
+from digest.errors import InputError
 from digest.tokens import BadToken, Signer, signer_for
 from digest.unsubscribe import confirm, resubscribe, unsubscribe
 
@@ -180,6 +181,17 @@ def create_app(engine: Engine, config: Config) -> Limits:
         exception_handlers=handlers,
     )
     return Limits(app)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Fail with one clear line when the address is taken, before uvicorn logs its own."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def serve(engine: Engine, config: Config, host: str, port: int) -> None:

@@ -132,3 +132,22 @@ def test_double_opt_in(engine: Engine, sample_config: Config, tmp_path: Path) ->
         assert client.post(f"/c/{token.group(1)}", data={"confirm": "yes"}).status_code == 200
     assert status(engine, subscriber) == "active"
     assert send(engine, config, SendOptions()).sent == 1
+
+
+def test_a_taken_port_is_one_error_line(tmp_path: Path, env: dict[str, str]) -> None:
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    shutil.copy(ROOT / "sources.yaml", tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "digest", "serve", "--port", str(port)], cwd=tmp_path,
+                                env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: " + result.stderr.split(": ", 2)[2].strip()
+    ]
