@@ -114,38 +114,31 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
 
 
 def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now: datetime | None = None) -> list[int]:
-    """Claim up to ``limit`` due rows in id order; returns their ids."""
+    """Claim up to ``limit`` due rows, segment by segment; returns their ids.
+
+    One statement picks and claims (``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
+    LOCKED)``), so two senders never race between choosing rows and taking them: an empty
+    answer means there is really nothing to claim now."""
     now = now or utcnow()
+    until = now + timedelta(seconds=lease)
     due = or_(
         col(Delivery.status) == "queued",
         and_(col(Delivery.status) == "deferred", col(Delivery.next_attempt_at) <= now),
     )
     free = or_(col(Delivery.claimed_by).is_(None), col(Delivery.lease_until) < now, col(Delivery.claimed_by) == me)
+    batch = (
+        select(Delivery.id)
+        .where(Delivery.issue_id == issue_id, due, free)
+        .order_by(col(Delivery.segment_key), col(Delivery.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     with writing(engine), session_scope(engine) as session:
-        ids = session.exec(
-            select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, due, free)
-            .order_by(col(Delivery.segment_key), col(Delivery.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if not ids:
-            return []
-        session.execute(
-            update(Delivery)
-            .where(col(Delivery.id).in_(ids), free)
-            .values(claimed_by=me, lease_until=now + timedelta(seconds=lease))
+        session.execute(update(Delivery).where(col(Delivery.id).in_(batch)).values(claimed_by=me, lease_until=until))
+        mine = select(Delivery.id).where(
+            Delivery.issue_id == issue_id, col(Delivery.claimed_by) == me, col(Delivery.lease_until) == until
         )
-    with session_scope(engine) as session:  # only what this sender really got
-        return [
-            i
-            for i in session.exec(
-                select(Delivery.id)
-                .where(col(Delivery.id).in_(ids), Delivery.claimed_by == me)
-                .order_by(col(Delivery.id))
-            )
-            if i is not None
-        ]
+        return [i for i in session.exec(mine.order_by(col(Delivery.segment_key), col(Delivery.id))) if i is not None]
 
 
 def release(engine: Engine, ids: Sequence[int], me: str) -> None:

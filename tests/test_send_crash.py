@@ -106,7 +106,9 @@ def test_three_senders_share_one_issue(engine: Engine, sample_config: Config, en
     ingest_samples(engine, sample_config)
     build_issue(engine, sample_config)
     addresses = many_readers(engine, 3000)
-    with smtp_server(Faults(delay=0.001)) as sink:
+    # 5 ms per message at the server: the send lasts several seconds, longer than a process's
+    # start-up, so a sender that starts a second late still finds work to claim
+    with smtp_server(Faults(delay=0.005)) as sink:
         processes = [sender(env, sample_config, sink.port, "--json") for _ in range(3)]
         outputs = [p.communicate(timeout=600) for p in processes]
         received = sink.received()
