@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -15,7 +16,9 @@ from digest.cli_send import send_command
 from digest.cli_subscribers import subscribers_group
 from digest.cli_support import State, err, friendly_errors, print_json
 from digest.db import describe, migrate
-from digest.ingest import IngestReport, SourceReport, ingest
+
+if TYPE_CHECKING:
+    from digest.ingest import IngestReport, SourceReport
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -87,6 +90,8 @@ def ingest_command(state: State, names: tuple[str, ...], as_json: bool) -> None:
       digest ingest
       digest ingest --source wwr-product --json
     """
+    from digest.ingest import ingest
+
     config, engine = state.config, state.engine
     with err.status(f"Fetching {len(names) or len(config.sources)} source(s)…"):
         report = ingest(engine, config, names, on_source=_log_source)

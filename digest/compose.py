@@ -6,9 +6,10 @@ from __future__ import annotations
 import html
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -19,6 +20,7 @@ from digest.ingest.text import summarise
 from digest.issues import segment_for
 from digest.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
 from digest.models import Issue, IssueItem, Job, Profile, Subscriber
+from digest.models import Segment as SegmentRow
 from digest.preferences import Preferences
 from digest.render import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
 from digest.timeutil import utcnow
@@ -26,6 +28,22 @@ from digest.tokens import Signer, signer_for
 
 CARD_SUMMARY_CHARS = 220
 SEGMENTS_KEPT = 256
+PICKS_KEPT = 4096
+
+
+class Addressee(Protocol):
+    """A reader as the composer needs one: a Subscriber, or the ledger's lighter Recipient."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def segment_key(self) -> str: ...
+    @property
+    def preferences(self) -> Preferences: ...
 
 
 def _job_view(job: Job) -> JobView:
@@ -74,6 +92,7 @@ class Composer:
     renderer: Renderer
     signer: Signer
     segments: OrderedDict[str, Segment] = field(default_factory=OrderedDict)
+    picks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -88,7 +107,25 @@ class Composer:
     def draft(self, prefs: Preferences) -> Draft:
         return self._segment(prefs.key, lambda: prefs).draft
 
-    def _segment_of(self, subscriber: Subscriber) -> Segment:
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Read the frozen picks of these segments in one query (a sender's next batch), so
+        drafting them later needs no query each. Keys without a frozen segment are ranked
+        when first needed."""
+        with self._lock:
+            wanted = {k for k in keys if k and k not in self.segments and k not in self.picks}
+        if not wanted:
+            return
+        query = select(SegmentRow.key, SegmentRow.picks).where(
+            SegmentRow.issue_id == self.issue.id, col(SegmentRow.key).in_(wanted)
+        )
+        with self.engine.connect() as conn:
+            found = {key: picks for key, picks in conn.execute(query)}
+        with self._lock:
+            if len(self.picks) + len(found) > PICKS_KEPT:
+                self.picks.clear()
+            self.picks.update(found)
+
+    def _segment_of(self, subscriber: Addressee) -> Segment:
         return self._segment(subscriber.segment_key or subscriber.preferences.key, lambda: subscriber.preferences)
 
     def _segment(self, key: str, prefs: Callable[[], Preferences]) -> Segment:
@@ -101,7 +138,10 @@ class Composer:
                 self.segments.move_to_end(key)
                 return found
         wanted = prefs()
-        picks = segment_for(self.engine, self.config, self.issue, wanted).picks
+        with self._lock:
+            picks = self.picks.pop(key, None)
+        if picks is None:
+            picks = segment_for(self.engine, self.config, self.issue, wanted).picks
         draft = self.renderer.draft(wanted, picks)
         tokens = self.renderer.reader_tokens
         made = Segment(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
@@ -116,20 +156,21 @@ class Composer:
         token = self.signer.sign("unsubscribe", subscriber_id, self.issue.id)
         return f"{self.config.settings.base_url}/u/{token}"
 
-    def email_for(self, subscriber: Subscriber, unsubscribe_url: str = "") -> Email:
+    def email_for(self, subscriber: Addressee, unsubscribe_url: str = "") -> Email:
         assert subscriber.id is not None
         reader = Reader(subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(subscriber.id))
         return self.renderer.personalise(self._segment_of(subscriber).draft, reader)
 
-    def message_for(self, subscriber: Subscriber, date: datetime) -> bytes:
+    def message_for(self, subscriber: Addressee, date: datetime, stuffed: bool = False) -> bytes:
         """The full MIME message this reader gets, byte for byte: the segment's bodies were
-        encoded once; only this reader's values are encoded here."""
+        encoded once; only this reader's values are encoded here. ``stuffed``: dot-stuffed
+        for SMTP DATA (headers and boundaries never start with a dot)."""
         assert subscriber.id is not None
         unsubscribe_url = self.unsubscribe_url(subscriber.id)
         segment = self._segment_of(subscriber)
         values = self.renderer.reader_values(Reader(subscriber.email, subscriber.name, unsubscribe_url))
-        text_qp = segment.text.fill(values)
-        html_qp = segment.html.fill({token: html.escape(value) for token, value in values.items()})
+        text_qp = segment.text.fill(values, stuffed)
+        html_qp = segment.html.fill({token: html.escape(value) for token, value in values.items()}, stuffed)
         newsletter = self.config.newsletter
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,

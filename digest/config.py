@@ -185,6 +185,9 @@ class Delivery(_Strict):
     ingest_max_age_hours: float = Field(12, ge=0, description="send ingests first when the last ingest is older")
     lease_seconds: float = Field(120, gt=0, description="a sender that stops renewing loses its claims after this")
     batch: int = Field(100, ge=1, le=10_000, description="deliveries claimed at a time")
+    commit_every: int = Field(
+        8, ge=1, le=1000, description="messages marked sending per commit; a crash leaves at most this many unknown"
+    )
     unsubscribe_mailto: str | None = None
     dkim: Dkim | None = None
     seed_readers: str | None = Field(None, description="CSV imported when the list is empty (demos)")

@@ -7,10 +7,12 @@ becomes ``unknown``: reported, never resent unless the operator asks."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +23,15 @@ from sqlalchemy import Engine, and_, exists, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
-from digest.db import session_scope
+from digest.db import SQLITE_BUSY_MS, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.models import Delivery, Event, Subscriber
+from digest.preferences import Preferences
 from digest.timeutil import utcnow
 
 STATUSES = ("queued", "sending", "sent", "failed", "deferred", "unknown", "skipped")
 LOST = "the sender stopped between DATA and the reply"
+SQLITE_RETRIES = 30_000  # with naps of up to 10 ms: minutes, as long as SQLite's own busy timeout
 
 
 _SQLITE_WRITES = threading.Lock()
@@ -152,20 +156,44 @@ def release(engine: Engine, ids: Sequence[int], me: str) -> None:
 
 
 @dataclass(frozen=True)
+class Recipient:
+    """What a sender needs of a reader, read without the ORM (the hot path reads thousands)."""
+
+    id: int
+    email: str
+    name: str
+    segment_key: str
+    roles: list[str]
+    locations: list[str]
+    remote: bool | None
+    seniority: str
+    audience: str
+
+    @property
+    def preferences(self) -> Preferences:
+        return Preferences.of(self.roles, self.locations, self.remote, self.seniority, self.audience)
+
+
+@dataclass(frozen=True)
 class Claimed:
     delivery_id: int
-    subscriber: Subscriber
+    subscriber: Recipient
+
+
+_RECIPIENT = (Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.segment_key, Subscriber.roles,
+              Subscriber.locations, Subscriber.remote, Subscriber.seniority, Subscriber.audience)  # fmt: skip
 
 
 def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
-    with session_scope(engine) as session:
-        rows = session.exec(
-            select(Delivery.id, Subscriber)
-            .join(Subscriber)
-            .where(col(Delivery.id).in_(ids))
-            .order_by(col(Delivery.segment_key), col(Delivery.id))
-        ).all()
-        return [Claimed(i, s) for i, s in rows if i is not None]
+    """The claimed rows with their readers, in sending order (segment by segment)."""
+    query = (
+        select(Delivery.id, *_RECIPIENT)  # type: ignore[call-overload]
+        .join(Subscriber)
+        .where(col(Delivery.id).in_(ids))
+        .order_by(col(Delivery.segment_key), col(Delivery.id))
+    )
+    with engine.connect() as conn:
+        return [Claimed(row[0], Recipient(*row[1:])) for row in conn.execute(query)]
 
 
 def begin_sending(engine: Engine, delivery_id: int, me: str, lease: float, now: datetime | None = None) -> str:
@@ -273,60 +301,101 @@ class Outcome:
     retry_at: datetime | None = None
 
 
+_ACTIVE = (
+    "EXISTS (SELECT 1 FROM subscriber WHERE subscriber.id = delivery.subscriber_id AND subscriber.status = 'active')"
+)
 _BEGIN = (
     "UPDATE delivery SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ? "
-    "WHERE id = ? AND claimed_by = ? AND status IN ('queued', 'deferred') AND EXISTS (SELECT 1 FROM subscriber "
-    "WHERE subscriber.id = delivery.subscriber_id AND subscriber.status = 'active')"
+    "WHERE id IN ({ids}) AND claimed_by = ? AND status IN ('queued', 'deferred') AND " + _ACTIVE + " RETURNING id"
 )
 _FINISH = (
     "UPDATE delivery SET status = ?, reply = ?, sent_at = ?, next_attempt_at = ?, updated_at = ?, "
     "claimed_by = ?, lease_until = ? WHERE id = ?"
 )
+_REVERT = (  # marked sending, never sent: back to where it was
+    "UPDATE delivery SET status = CASE WHEN next_attempt_at IS NULL THEN 'queued' ELSE 'deferred' END, "
+    "attempts = attempts - 1, claimed_by = NULL, lease_until = NULL, updated_at = ? "
+    "WHERE id = ? AND status = 'sending' AND claimed_by = ?"
+)
 
 
 class Stepper:
-    """The hot path of one sender connection: plain SQL on a connection of its own.
+    """The hot path of one sender connection: plain SQL on a DBAPI connection of its own.
 
-    ``step`` records the outcome of the previous message and marks the next one
-    ``sending`` in ONE commit, so each message costs one commit and, after a crash, at
-    most the message in flight on each connection is left ``sending`` (then unknown)."""
+    ``commit`` records the outcomes of the last window of messages and marks the next
+    window ``sending``, all in ONE transaction. A window is ``delivery.commit_every``
+    messages, so after a crash at most that many rows per connection are left ``sending``
+    (then reported unknown, never resent silently). A window of 1 is one commit per message."""
 
     def __init__(self, engine: Engine, me: str, lease: float) -> None:
-        self.engine, self.me, self.lease = engine, me, lease
-        self.conn = engine.connect()
-        sqlite_db = engine.dialect.name == "sqlite"
-        self._begin = _BEGIN if sqlite_db else _BEGIN.replace("?", "%s")
-        self._finish = _FINISH if sqlite_db else _FINISH.replace("?", "%s")
-        self._sqlite = sqlite_db
+        self.engine, self.me, self.lease = engine, me, timedelta(seconds=lease)
+        self.conn = engine.raw_connection()
+        self.cursor = self.conn.cursor()
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._marker = "?" if self._sqlite else "%s"
+        self._finish, self._revert = self._sql(_FINISH), self._sql(_REVERT)
+        if self._sqlite:  # SQLite's busy handler naps 1 to 100 ms; commit() retries in 0.2 ms steps instead
+            self.cursor.execute("PRAGMA busy_timeout=0")
+
+    def _sql(self, text: str) -> str:
+        return text if self._sqlite else text.replace("?", "%s")
 
     def _time(self, value: datetime | None) -> Any:
         """UTC without a zone, as UTCDateTime stores it (SQLite keeps it as text)."""
         if value is None:
             return None
         naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else naive
+        return naive.isoformat(" ", "microseconds") if self._sqlite else naive
 
-    def step(self, outcome: Outcome | None, begin: int | None) -> str:
-        """Returns 'sending', 'skipped' or 'lost' for ``begin`` ('' when there is none)."""
+    def commit(self, outcomes: Sequence[Outcome], begin: Sequence[int], revert: Sequence[int] = ()) -> dict[int, str]:
+        """Record ``outcomes``, put ``revert`` (marked but never sent) back, and mark ``begin``
+        sending. Returns each begun id's state: 'sending', 'skipped' (the reader is no longer
+        active) or 'lost' (another sender has the row)."""
         now = utcnow()
         t = self._time
-        with writing(self.engine), self.conn.begin():
-            if outcome is not None:
-                deferred = outcome.status == "deferred" and outcome.retry_at is not None
-                self.conn.exec_driver_sql(self._finish, (
-                    outcome.status, outcome.reply[:1000], t(now) if outcome.status == "sent" else None,
-                    t(outcome.retry_at), t(now), self.me if deferred else None,
-                    t(now + timedelta(seconds=self.lease)) if deferred else None, outcome.delivery_id,
-                ))  # fmt: skip
-            if begin is None:
-                return ""
-            lease_until = t(now + timedelta(seconds=self.lease))
-            changed = self.conn.exec_driver_sql(self._begin, (lease_until, t(now), begin, self.me)).rowcount
-        if changed:
-            return "sending"
-        return begin_sending(self.engine, begin, self.me, self.lease)  # why not? skipped, or taken by another
+        stamp, until = t(now), t(now + self.lease)
+        finished = [(
+            o.status, o.reply[:1000], stamp if o.status == "sent" else None, t(o.retry_at), stamp,
+            self.me if o.status == "deferred" and o.retry_at else None,
+            until if o.status == "deferred" and o.retry_at else None, o.delivery_id,
+        ) for o in outcomes]  # fmt: skip
+        for attempt in itertools.count():
+            try:
+                with writing(self.engine):
+                    marked = self._transaction(finished, revert, begin, stamp, until)
+                break
+            except Exception as exc:
+                if not (self._sqlite and "locked" in str(exc)) or attempt >= SQLITE_RETRIES:
+                    raise
+                time.sleep(min(0.0002 * (attempt + 1), 0.01))  # another process is writing: short naps
+        lease = self.lease.total_seconds()
+        return {i: "sending" if i in marked else begin_sending(self.engine, i, self.me, lease) for i in begin}
+
+    def _transaction(
+        self, finished: list[tuple[Any, ...]], revert: Sequence[int], begin: Sequence[int], stamp: Any, until: Any
+    ) -> set[int]:
+        marked: set[int] = set()
+        try:
+            if finished:
+                self.cursor.executemany(self._finish, finished)
+            if revert:
+                self.cursor.executemany(self._revert, [(stamp, i, self.me) for i in revert])
+            if begin:
+                ids = ", ".join([self._marker] * len(begin))
+                self.cursor.execute(self._sql(_BEGIN).replace("{ids}", ids), (until, stamp, *begin, self.me))
+                marked = {row[0] for row in self.cursor.fetchall()}
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        return marked
 
     def close(self) -> None:
+        self.cursor.close()
+        if self._sqlite:
+            self.cursor = self.conn.cursor()
+            self.cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+            self.cursor.close()
         self.conn.close()
 
 

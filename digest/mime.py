@@ -39,6 +39,11 @@ def _from_header(name: str, email: str) -> str:
     return address(name, email)
 
 
+@lru_cache(maxsize=8)  # one per second of sending
+def _date_header(date: datetime) -> str:
+    return format_datetime(date)
+
+
 def address(name: str, email: str) -> str:
     """``Name <email>`` with the name encoded when needed; the address itself is never folded."""
     return formataddr((clean(name), clean(email)), charset="utf-8")
@@ -99,13 +104,27 @@ class BodyTemplate:
         self.parts: list[bytes | str] = [
             part if part in tokens else _qp_piece(part) for part in re.split(pattern, text) if part
         ]
+        self.stuffed_parts = [p if isinstance(p, str) else dot_stuffed(p) for p in self.parts]
 
-    def fill(self, values: dict[str, str]) -> bytes:
+    def fill(self, values: dict[str, str], stuffed: bool = False) -> bytes:
+        """The body with ``values`` in its holes; ``stuffed``: dot-stuffed for SMTP DATA. Every
+        piece starts a line (the one before ends in a soft line break), so stuffing each piece
+        on its own is stuffing the whole."""
+        if stuffed:
+            return b"".join(
+                p if isinstance(p, bytes) else dot_stuffed(_qp_piece(values[p])) for p in self.stuffed_parts
+            )
         return b"".join(p if isinstance(p, bytes) else _qp_piece(values[p]) for p in self.parts)
 
 
 def _qp_piece(text: str) -> bytes:
     return quoted_printable(text) + b"=\r\n"
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2: a line that starts with a dot gets a second one."""
+    payload = data.replace(b"\n.", b"\n..")
+    return b"." + payload if payload.startswith(b".") else payload
 
 
 def headers(envelope: Envelope) -> list[tuple[str, str]]:
@@ -117,7 +136,7 @@ def headers(envelope: Envelope) -> list[tuple[str, str]]:
         ("From", _from_header(sender_name, sender_address)),
         ("To", address(envelope.to_name, envelope.to_address)),
         ("Subject", encode_words(envelope.subject, "Subject")),
-        ("Date", format_datetime(envelope.date)),
+        ("Date", _date_header(envelope.date.replace(microsecond=0))),
         ("Message-ID", clean(envelope.message_id)),
         ("List-Unsubscribe", unsubscribe),
         ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),

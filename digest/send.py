@@ -18,7 +18,6 @@ from digest.config import Config
 from digest.db import session_scope
 from digest.dkim_sign import dkim_signer
 from digest.errors import InputError
-from digest.ingest import ingest
 from digest.issues import build_issue, find_issue
 from digest.mime import sender_parts
 from digest.models import Delivery, Issue, Source, Subscriber
@@ -81,6 +80,8 @@ def ensure_issue(engine: Engine, config: Config, week: str | None, log: Callable
     max_age = timedelta(hours=config.file.delivery.ingest_max_age_hours)
     if config.sources and (last is None or utcnow() - last > max_age):
         log("The last ingest is missing or old: ingesting first.")
+        from digest.ingest import ingest
+
         ingested = ingest(engine, config)
         log(f"Ingest: {ingested.new} new, {ingested.errors} source error(s).")
     built = build_issue(engine, config, target)

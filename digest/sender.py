@@ -10,7 +10,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -36,6 +36,7 @@ from digest.transport import (
 )
 
 BOUNCE_STAGES = ("RCPT", "DATA", "end of DATA")
+PROGRESS_EVERY = 32  # a sender process tells the parent its count every this many messages
 
 
 class RateLimiter:
@@ -87,17 +88,21 @@ class Run:
         assert self.issue.id is not None
         return self.issue.id
 
-    def take_slot(self) -> bool:
-        """One more message allowed by --limit (and not stopping)?"""
+    def take_slots(self, wanted: int) -> int:
+        """How many of ``wanted`` more messages --limit allows (none when stopping)."""
         with self._lock:
-            if self.stop.is_set() or (self.limit is not None and self._started >= self.limit):
-                return False
-            self._started += 1
-            return True
+            if self.stop.is_set():
+                return 0
+            allowed = wanted if self.limit is None else max(0, min(wanted, self.limit - self._started))
+            self._started += allowed
+            return allowed
 
     def give_back_slot(self) -> None:
+        self.give_back_slots(1)
+
+    def give_back_slots(self, count: int) -> None:
         with self._lock:
-            self._started -= 1
+            self._started -= count
 
     def record(self, outcome: str) -> None:
         with self._lock:
@@ -140,33 +145,76 @@ def _worker(run: Run, me: str) -> None:
 def _drain(run: Run, transport: Transport, me: str) -> None:
     delivery = run.config.file.delivery
     stepper = ledger.Stepper(run.engine, me, delivery.lease_seconds)
-    pending: ledger.Outcome | None = None
+    done: list[ledger.Outcome] = []  # outcomes not committed yet: they go with the next window's marks
     try:
         while not run.stop.is_set():
             ids = ledger.claim(run.engine, run.issue_id, me, delivery.batch, delivery.lease_seconds)
             if not ids:
-                _flush(run, stepper, pending)
-                pending = None
+                done = _settle(run, stepper, done)
                 wait = _next_retry_in(run)
                 if wait is None:
                     return
                 run.stop.wait(min(wait, 1.0))
                 continue
             claimed = ledger.load(run.engine, ids)
-            for position, item in enumerate(claimed):
-                if not run.take_slot():
-                    ledger.release(run.engine, [c.delivery_id for c in claimed[position:]], me)
+            run.composer.prefetch(item.subscriber.segment_key for item in claimed)
+            for start in range(0, len(claimed), delivery.commit_every):
+                window = claimed[start : start + delivery.commit_every]
+                allowed = run.take_slots(len(window))
+                if allowed < len(window):
+                    ledger.release(run.engine, [c.delivery_id for c in claimed[start + allowed :]], me)
+                    if allowed:
+                        done = _window(run, transport, stepper, window[:allowed], done)
                     return
-                pending = _deliver(run, transport, stepper, item, pending)
+                done = _window(run, transport, stepper, window, done)
     finally:
-        _flush(run, stepper, pending)
+        _settle(run, stepper, done)
         stepper.close()
 
 
-def _flush(run: Run, stepper: ledger.Stepper, pending: ledger.Outcome | None) -> None:
-    if pending is not None:
-        stepper.step(pending, None)
-        _recorded(run, pending)
+def _settle(
+    run: Run, stepper: ledger.Stepper, done: list[ledger.Outcome], revert: Sequence[int] = ()
+) -> list[ledger.Outcome]:
+    """Commit what is waiting (outcomes, rows to put back); returns the new, empty list."""
+    if done or revert:
+        stepper.commit(done, [], revert)
+        for outcome in done:
+            _recorded(run, outcome)
+    return []
+
+
+def _window(
+    run: Run, transport: Transport, stepper: ledger.Stepper, window: Sequence[ledger.Claimed],
+    done: list[ledger.Outcome],
+) -> list[ledger.Outcome]:  # fmt: skip
+    """Commit the previous window's outcomes with this window's marks, then send this window.
+    Returns its outcomes, to be committed with the next window (or by ``_settle``)."""
+    states = stepper.commit(done, [item.delivery_id for item in window])
+    for outcome in done:
+        _recorded(run, outcome)
+    done = []
+    for position, item in enumerate(window):
+        state = states[item.delivery_id]
+        if state == "lost":
+            run.give_back_slot()
+            continue
+        if state == "skipped":
+            run.record("skipped")
+            continue
+        if run.stop.is_set():  # stopping: rows marked but not sent go back
+            rest = [i.delivery_id for i in window[position:] if states[i.delivery_id] == "sending"]
+            run.give_back_slots(len(window) - position)
+            return _settle(run, stepper, done, rest)
+        following = [i for i in window[position + 1 :] if states[i.delivery_id] == "sending"]
+        try:
+            result = _deliver(run, transport, item, following[0].subscriber.email if following else None)
+        except TransportError as exc:  # the server is gone: this one waits, the rest go back
+            rest = [i.delivery_id for i in window[position + 1 :] if states[i.delivery_id] == "sending"]
+            _settle(run, stepper, [*done, _defer(run, item.delivery_id, str(exc))], rest)
+            raise
+        if result is not None:
+            done.append(result)
+    return done
 
 
 def _recorded(run: Run, outcome: ledger.Outcome) -> None:
@@ -191,26 +239,17 @@ def _next_retry_in(run: Run) -> float | None:
     return None if due is None else max(0.0, (due - utcnow()).total_seconds())
 
 
-def _deliver(
-    run: Run, transport: Transport, stepper: ledger.Stepper, item: ledger.Claimed, pending: ledger.Outcome | None
-) -> ledger.Outcome | None:
-    """Send one message; returns its outcome, to be committed with the next message's start."""
+def _deliver(run: Run, transport: Transport, item: ledger.Claimed, then: str | None) -> ledger.Outcome | None:
+    """Send one message (its row is marked sending); its outcome, or None when already recorded.
+    ``then``: the next reader of the window, whose envelope may go out right behind this body."""
     subscriber = item.subscriber
-    data = run.composer.message_for(subscriber, utcnow())
-    if run.signer:
-        data = run.signer.sign(data)
+    if run.signer:  # DKIM signs the message itself; the transport stuffs it
+        data, stuffed = run.signer.sign(run.composer.message_for(subscriber, utcnow())), False
+    else:
+        data, stuffed = run.composer.message_for(subscriber, utcnow(), stuffed=True), True
     run.rate.wait()
-    state = stepper.step(pending, item.delivery_id)
-    if pending is not None:
-        _recorded(run, pending)
-    if state == "lost":
-        run.give_back_slot()
-        return None
-    if state == "skipped":
-        run.record("skipped")
-        return None
     try:
-        reply = transport.send(run.envelope_from, subscriber.email, data)
+        reply = transport.send(run.envelope_from, subscriber.email, data, stuffed, then)
     except TemporaryFailure as problem:
         return _defer(run, item.delivery_id, str(problem.reply))
     except PermanentFailure as problem:
@@ -223,9 +262,6 @@ def _deliver(
         return ledger.Outcome(item.delivery_id, "failed", str(problem.reply))
     except UnknownOutcome as problem:
         return ledger.Outcome(item.delivery_id, "unknown", str(problem.reply))
-    except TransportError as exc:
-        stepper.step(_defer(run, item.delivery_id, str(exc)), None)
-        raise
     return ledger.Outcome(item.delivery_id, "sent", str(reply))
 
 
@@ -296,13 +332,26 @@ def _child(run: Run, threads: int, number: int, processes: int, results: Any, do
     run.rate = RateLimiter(1.0 / (run.rate.interval * processes) if run.rate.interval else 0)
     run.me = f"{run.me}:p{number}"
 
-    def counted(outcome: str) -> None:
-        if outcome != "retry":
-            with done.get_lock():
-                done.value += 1
+    unreported = 0
+    lock = threading.Lock()
+
+    def counted(outcome: str) -> None:  # the parent's progress bar, told every few messages
+        nonlocal unreported
+        with lock:
+            unreported += outcome != "retry"
+            if unreported >= PROGRESS_EVERY:
+                report_progress()
+
+    def report_progress() -> None:
+        nonlocal unreported
+        with done.get_lock():
+            done.value += unreported
+        unreported = 0
 
     run.on_message = counted
     try:
         run_workers(run, threads)
     finally:
+        with lock:
+            report_progress()
         results.put((dict(run.outcomes), list(run.tries), str(run.failure) if run.failure else None))

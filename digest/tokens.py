@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import secrets
 import struct
@@ -44,7 +43,7 @@ class Signer:
         return cls(tuple(k.encode() for k in keys))
 
     def _mac(self, key: bytes, purpose: str, packed: bytes) -> bytes:
-        return hmac.new(key, PURPOSES[purpose] + packed, hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.digest(key, PURPOSES[purpose] + packed, "sha256")[:MAC_BYTES]
 
     def sign(self, purpose: str, subscriber_id: int, issue_id: int = 0) -> str:
         packed = _IDS.pack(subscriber_id, issue_id)

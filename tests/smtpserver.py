@@ -27,6 +27,7 @@ class Faults:
     delay: float = 0.0  # seconds per message, to give a killer time to strike
     chaos: float = 0.0  # share of transactions hit by a random fault at a random step
     seed: int = 7
+    pipelining: bool = True  # advertise RFC 2920 (aiosmtpd reads pipelined commands in order anyway)
 
 
 @dataclass
@@ -81,6 +82,8 @@ class MailSink:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.faults.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:

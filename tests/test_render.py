@@ -141,6 +141,19 @@ def test_eml_is_a_proper_multipart_message(composer: Composer, engine: Engine) -
     assert again == raw, "the same reader and week give the same bytes"
 
 
+def test_a_message_stuffed_for_smtp_is_the_message_dot_stuffed(composer: Composer, engine: Engine) -> None:
+    """The composer stuffs each piece once per segment; joined, that must equal stuffing the
+    whole message, also when a reader's own values put a dot at the start of a line."""
+    from digest.mime import dot_stuffed
+
+    add_reader(engine, "dot@example.com", "." + "." * 80 + " Dot")
+    for address in ("ada@example.com", "dot@example.com"):
+        plain = composer.message_for(reader(engine, address), MONDAY)
+        stuffed = composer.message_for(reader(engine, address), MONDAY, stuffed=True)
+        assert stuffed == dot_stuffed(plain)
+    assert b"\r\n.." in stuffed, "the dotted name does start a line"
+
+
 def test_header_injection_through_names_and_titles(composer: Composer, engine: Engine) -> None:
     mallory = add_reader(engine, "m@example.com", "Mallory\r\nBcc: victim@example.com")
     raw = composer.message_for(reader(engine, "m@example.com"), MONDAY)

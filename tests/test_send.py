@@ -205,13 +205,14 @@ def test_sender_processes_share_the_work(engine: Engine, issue_ready: Config) ->
     assert claimers == {None}
 
 
-def test_a_faulty_server_never_gets_a_message_twice(engine: Engine, issue_ready: Config) -> None:
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_faulty_server_never_gets_a_message_twice(engine: Engine, issue_ready: Config, pipelining: bool) -> None:
     """421, 451 and 550 replies and dropped connections at MAIL, RCPT and after DATA, at random:
     after repeated runs every reader was delivered once, failed with the server's reply, or
     is unknown; nobody twice, nobody left behind."""
     addresses = readers(engine, 300)
     runs = []
-    with smtp_server(Faults(chaos=0.3, seed=48)) as sink:
+    with smtp_server(Faults(chaos=0.3, seed=48, pipelining=pipelining)) as sink:
         config = smtp_config(issue_ready, sink.port, retry_backoff=[0.01, 0.01])
         for _ in range(12):
             runs.append(send(engine, config, SendOptions()))
@@ -226,5 +227,5 @@ def test_a_faulty_server_never_gets_a_message_twice(engine: Engine, issue_ready:
     assert all(received.get(a, 0) == 1 for a in addresses if state[a][0] == "sent")
     assert all(state[a][1].startswith("550") for a in addresses if state[a][0] == "failed")
     counts = {s: sum(1 for v in state.values() if v[0] == s) for s in ("sent", "failed", "unknown", "skipped")}
-    print(f"\nfaulty SMTP: {len(runs)} runs, {counts}, duplicates 0, connections {sink.connections}")
+    print(f"\nfaulty SMTP (pipelining {pipelining}): {len(runs)} runs, {counts}, duplicates 0, connections {sink.connections}")
     assert counts["sent"] > 150 and counts["failed"] > 0 and counts["unknown"] > 0
