@@ -227,5 +227,7 @@ def test_a_faulty_server_never_gets_a_message_twice(engine: Engine, issue_ready:
     assert all(received.get(a, 0) == 1 for a in addresses if state[a][0] == "sent")
     assert all(state[a][1].startswith("550") for a in addresses if state[a][0] == "failed")
     counts = {s: sum(1 for v in state.values() if v[0] == s) for s in ("sent", "failed", "unknown", "skipped")}
-    print(f"\nfaulty SMTP (pipelining {pipelining}): {len(runs)} runs, {counts}, duplicates 0, connections {sink.connections}")
+    print(
+        f"\nfaulty SMTP (pipelining {pipelining}): {len(runs)} runs, {counts}, duplicates 0, connections {sink.connections}"
+    )
     assert counts["sent"] > 150 and counts["failed"] > 0 and counts["unknown"] > 0
