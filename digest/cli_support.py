@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,9 +15,10 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Config, Settings, load_config
-from digest.db import open_database
+from digest.db import database_failure, open_database
 from digest.errors import DigestError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,6 +61,10 @@ def friendly_errors(command: F) -> F:
         except DigestError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except (SQLAlchemyError, sqlite3.Error) as exc:  # a full disk, a server gone mid-command
+            failure = database_failure(exc)
+            click.echo(f"Error: {failure}", err=True)
+            sys.exit(failure.exit_code)
         except KeyboardInterrupt:
             click.echo("Error: interrupted", err=True)
             sys.exit(130)

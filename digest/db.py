@@ -17,7 +17,6 @@ from sqlalchemy.exc import (
     ArgumentError,
     NoSuchModuleError,
     OperationalError,
-    SQLAlchemyError,
 )
 from sqlmodel import Session
 
@@ -114,7 +113,12 @@ def _connected(engine: Engine) -> Iterator[Any]:
         raise DatabaseError(f"cannot connect to {describe(engine)}: {_reason(exc)}") from None
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def database_failure(exc: BaseException) -> DatabaseError:
+    """A write or read that failed in the middle of work (a full disk, a lost server) as one line."""
+    return DatabaseError(f"the database failed: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", exc) or exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else type(exc).__name__

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from digest.config import Config
-from digest.db import session_scope
+from digest.db import database_failure, session_scope
 from digest.errors import InputError
 from digest.models import Issue, IssueItem, Job, JobSource, Profile, Segment, Source, Subscriber
 from digest.preferences import Preferences
@@ -69,6 +69,8 @@ def build_issue(engine: Engine, config: Config, week: str | None = None, now: da
     except IntegrityError:  # another process built the same week at the same moment
         with session_scope(engine) as session:
             return _report(session, session.exec(select(Issue).where(Issue.week == week)).one(), already_built=True)
+    except OperationalError as exc:  # a full disk, say: the one transaction is rolled back whole
+        raise database_failure(exc) from None
 
 
 def _report(session: Session, issue: Issue, already_built: bool = False) -> BuildReport:

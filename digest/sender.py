@@ -7,6 +7,7 @@ active and mark the row ``sending`` (one commit), send the exact bytes, record t
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -16,12 +17,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from digest import ledger
 from digest.compose import Composer
 from digest.config import Config
-from digest.db import session_scope
+from digest.db import database_failure, session_scope
 from digest.dkim_sign import DkimSigner
 from digest.errors import DigestError
 from digest.mime import sender_parts
@@ -138,6 +140,8 @@ def _worker(run: Run, me: str) -> None:
         _drain(run, transport, me)
     except DigestError as exc:
         run.abort(exc)
+    except (SQLAlchemyError, sqlite3.Error) as exc:  # the ledger cannot be written: stop, say why
+        run.abort(database_failure(exc))
     finally:
         transport.close()
 

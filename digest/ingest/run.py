@@ -11,11 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from digest.config import Config
 from digest.config import Source as SourceConfig
-from digest.db import session_scope
+from digest.db import database_failure, session_scope
 from digest.errors import InputError, SourceError
 from digest.ingest.fetch import Fetched, Request, fetch_all
 from digest.ingest.formats import parse_jobs
@@ -114,6 +115,15 @@ def sync_sources(engine: Engine, config: Config, chosen: Sequence[SourceConfig])
 def ingest_one(
     engine: Engine, config: Config, source: SourceConfig, fetched: Fetched | SourceError, now: datetime
 ) -> SourceReport:
+    """Store one source's items in one transaction; a database failure (a full disk) rolls
+    it back whole and is this source's error, and the next source is tried."""
+    try:
+        return _ingest_one(engine, source, fetched, now)
+    except OperationalError as exc:
+        return SourceReport(source.name, source.kind, status="error", error=str(database_failure(exc)))
+
+
+def _ingest_one(engine: Engine, source: SourceConfig, fetched: Fetched | SourceError, now: datetime) -> SourceReport:
     report = SourceReport(source.name, source.kind)
     with session_scope(engine) as session:
         row = session.exec(select(Source).where(Source.name == source.name)).one()

@@ -1,0 +1,163 @@
+"""Process faults: SIGKILL at random points of ingest and build, and a full disk.
+
+After each fault the database is consistent and the next run finishes the job with the
+same result as a run that was never interrupted."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, event, func
+from sqlmodel import Session, select
+
+from digest.config import Config, load_config
+from digest.db import create_db_engine, open_database
+from digest.errors import DigestError
+from digest.ingest import ingest
+from digest.issues import build_issue
+from digest.models import Issue, IssueItem, Job, JobSource, Segment
+from digest.subscribers import import_file
+from scripts.bench_ingest import make_feed
+from scripts.bench_send import write_readers
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.slow
+
+FEEDS, ITEMS, READERS, SEGMENTS = 60, 40, 3000, 1500
+
+
+def feeds(tmp_path: Path) -> Config:
+    for n in range(FEEDS):
+        (tmp_path / f"feed{n}.rss").write_bytes(make_feed(n, ITEMS))
+    sources = "\n".join(f"  - {{name: f{n}, url: feed{n}.rss}}" for n in range(FEEDS))
+    newsletter = "newsletter: {from: 'Faults <faults@example.com>', jobs_per_email: 10, people_per_email: 0}\n"
+    return load_config({}, write_config(tmp_path, f"{newsletter}sources:\n{sources}\n"))
+
+
+def digest(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "digest", *args], env={**os.environ, **env}, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def kill_at_random(env: dict[str, str], cwd: Path, args: list[str], trials: int, seed: int) -> int:
+    """Start the command and SIGKILL it after a random delay, ``trials`` times; returns how
+    many kills struck while it was still running."""
+    rng, struck = random.Random(seed), 0
+    for _ in range(trials):
+        process = digest(env, cwd, *args)
+        time.sleep(rng.uniform(0.8, 3.0))  # imports take about a second; the work comes after
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            struck += 1
+        process.communicate()
+    return struck
+
+
+def consistent(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        return {
+            "jobs": session.exec(select(func.count()).select_from(Job)).one(),
+            "job links": session.exec(select(func.count()).select_from(JobSource)).one(),
+            "issues": session.exec(select(func.count()).select_from(Issue)).one(),
+            "pool": session.exec(select(func.count()).select_from(IssueItem)).one(),
+            "segments": session.exec(select(func.count()).select_from(Segment)).one(),
+        }
+
+
+def reference(tmp_path: Path, config: Config, build: bool) -> dict[str, int]:
+    """The same work on a fresh SQLite database, never interrupted."""
+    engine = open_database(f"sqlite:///{tmp_path / 'reference.db'}")
+    ingest(engine, config)
+    if build:
+        import_file(engine, tmp_path / "readers.csv")
+        build_issue(engine, config)
+    found = counts(engine)
+    engine.dispose()
+    return found
+
+
+def test_sigkill_during_ingest_then_a_full_ingest(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
+    config = feeds(tmp_path)
+    struck = kill_at_random(env, tmp_path, ["ingest"], trials=5, seed=11)
+    final = digest(env, tmp_path, "ingest", "--json")
+    _, errors = final.communicate(timeout=300)
+    assert final.returncode == 0, errors
+    consistent(engine)
+    found, expected = counts(engine), reference(tmp_path, config, build=False)
+    print(f"\nSIGKILL during ingest: {struck} of 5 kills struck mid-run; then {found['jobs']} jobs, as uninterrupted")
+    assert struck >= 3, "the kills must land while ingest runs"
+    assert found == expected
+
+
+def test_sigkill_during_build_then_a_full_build(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
+    config = feeds(tmp_path)
+    ingest(engine, config)
+    write_readers(tmp_path / "readers.csv", READERS, SEGMENTS)
+    import_file(engine, tmp_path / "readers.csv")
+    struck = kill_at_random(env, tmp_path, ["build"], trials=4, seed=12)
+    final = digest(env, tmp_path, "build")
+    _, errors = final.communicate(timeout=300)
+    assert final.returncode == 0, errors
+    consistent(engine)
+    found, expected = counts(engine), reference(tmp_path, config, build=True)
+    print(f"\nSIGKILL during build: {struck} of 4 kills struck mid-run; then {found['segments']} segments, "
+          f"{found['pool']} pool items, as uninterrupted")  # fmt: skip
+    assert struck >= 2, "the kills must land while build runs"
+    assert found == expected
+
+
+def small_disk(url: str, pages: int) -> Engine:
+    """SQLite that may grow to ``pages`` pages: a full disk on demand."""
+    limited = create_db_engine(url)
+
+    @event.listens_for(limited, "connect")
+    def _cap(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute(f"PRAGMA max_page_count={pages}")
+        cursor.close()
+
+    return limited
+
+
+def test_a_full_disk_stops_ingest_and_build_cleanly(tmp_path: Path) -> None:
+    """SQLite capped at a few pages more than it holds: ingest reports each source's failure
+    and stores none of it half-way; build fails with one line and leaves no issue; with room
+    again, both finish as if nothing had happened."""
+    config = feeds(tmp_path)
+    url = f"sqlite:///{tmp_path / 'full.db'}"
+    open_database(url).dispose()
+    with create_db_engine(url).connect() as conn:
+        used = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+    full = small_disk(url, used + 40)
+    report = ingest(full, config)
+    failed = [s for s in report.sources if s.error]
+    assert failed and all("full" in (s.error or "") for s in failed), [s.error for s in failed][:3]
+    consistent(full)
+    roomy = open_database(url)
+    assert ingest(roomy, config).errors == 0
+    write_readers(tmp_path / "readers.csv", READERS, SEGMENTS)
+    import_file(roomy, tmp_path / "readers.csv")
+    with roomy.connect() as conn:
+        used = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+    full = small_disk(url, used + 5)
+    with pytest.raises(DigestError, match="full"):
+        build_issue(full, config)
+    assert counts(roomy)["issues"] == 0, "no half-built issue is left behind"
+    consistent(roomy)
+    build_issue(roomy, config)
+    assert counts(roomy) == reference(tmp_path, config, build=True)
+    print(f"\nfull disk: {len(failed)} of {FEEDS} sources failed with 'database or disk is full'; build refused; "
+          "with room again both finished as uninterrupted")  # fmt: skip
