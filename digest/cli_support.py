@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ def friendly_errors(command: F) -> F:
         except DigestError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except (SQLAlchemyError, sqlite3.Error) as exc:  # a full disk, a server gone mid-command
+        except SQLAlchemyError as exc:  # a full disk, a server gone mid-command
             failure = database_failure(exc)
             click.echo(f"Error: {failure}", err=True)
             sys.exit(failure.exit_code)

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, and_, exists, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
-from digest.db import SQLITE_BUSY_MS, session_scope
+from digest.db import SQLITE_BUSY_MS, database_failure, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.models import Delivery, Event, Subscriber
 from digest.preferences import Preferences
@@ -333,7 +333,8 @@ class Stepper:
         self.cursor = self.conn.cursor()
         self._sqlite = engine.dialect.name == "sqlite"
         self._marker = "?" if self._sqlite else "%s"
-        self._finish, self._revert = self._sql(_FINISH), self._sql(_REVERT)
+        self._begin, self._finish, self._revert = self._sql(_BEGIN), self._sql(_FINISH), self._sql(_REVERT)
+        self._dbapi_error: type[Exception] = engine.dialect.dbapi.Error  # type: ignore[union-attr]
         if self._sqlite:  # SQLite's busy handler naps 1 to 100 ms; commit() retries in 0.2 ms steps instead
             self.cursor.execute("PRAGMA busy_timeout=0")
 
@@ -364,9 +365,9 @@ class Stepper:
                 with writing(self.engine):
                     marked = self._transaction(finished, revert, begin, stamp, until)
                 break
-            except Exception as exc:
+            except self._dbapi_error as exc:  # plain DBAPI here: say it as the rest of digest does
                 if not (self._sqlite and "locked" in str(exc)) or attempt >= SQLITE_RETRIES:
-                    raise
+                    raise database_failure(exc) from None
                 time.sleep(min(0.0002 * (attempt + 1), 0.01))  # another process is writing: short naps
         lease = self.lease.total_seconds()
         return {i: "sending" if i in marked else begin_sending(self.engine, i, self.me, lease) for i in begin}
@@ -382,7 +383,7 @@ class Stepper:
                 self.cursor.executemany(self._revert, [(stamp, i, self.me) for i in revert])
             if begin:
                 ids = ", ".join([self._marker] * len(begin))
-                self.cursor.execute(self._sql(_BEGIN).replace("{ids}", ids), (until, stamp, *begin, self.me))
+                self.cursor.execute(self._begin.replace("{ids}", ids), (until, stamp, *begin, self.me))
                 marked = {row[0] for row in self.cursor.fetchall()}
             self.conn.commit()
         except BaseException:

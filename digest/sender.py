@@ -7,7 +7,6 @@ active and mark the row ``sending`` (one commit), send the exact bytes, record t
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -140,7 +139,7 @@ def _worker(run: Run, me: str) -> None:
         _drain(run, transport, me)
     except DigestError as exc:
         run.abort(exc)
-    except (SQLAlchemyError, sqlite3.Error) as exc:  # the ledger cannot be written: stop, say why
+    except SQLAlchemyError as exc:  # the ledger cannot be read or written: stop, say why
         run.abort(database_failure(exc))
     finally:
         transport.close()
@@ -197,23 +196,21 @@ def _window(
     for outcome in done:
         _recorded(run, outcome)
     done = []
-    for position, item in enumerate(window):
-        state = states[item.delivery_id]
-        if state == "lost":
+    for item in window:
+        if states[item.delivery_id] == "lost":
             run.give_back_slot()
-            continue
-        if state == "skipped":
+        elif states[item.delivery_id] == "skipped":
             run.record("skipped")
-            continue
+    sending = [item for item in window if states[item.delivery_id] == "sending"]
+    for position, item in enumerate(sending):
         if run.stop.is_set():  # stopping: rows marked but not sent go back
-            rest = [i.delivery_id for i in window[position:] if states[i.delivery_id] == "sending"]
-            run.give_back_slots(len(window) - position)
-            return _settle(run, stepper, done, rest)
-        following = [i for i in window[position + 1 :] if states[i.delivery_id] == "sending"]
+            run.give_back_slots(len(sending) - position)
+            return _settle(run, stepper, done, [i.delivery_id for i in sending[position:]])
+        then = sending[position + 1].subscriber.email if position + 1 < len(sending) else None
         try:
-            result = _deliver(run, transport, item, following[0].subscriber.email if following else None)
+            result = _deliver(run, transport, item, then)
         except TransportError as exc:  # the server is gone: this one waits, the rest go back
-            rest = [i.delivery_id for i in window[position + 1 :] if states[i.delivery_id] == "sending"]
+            rest = [i.delivery_id for i in sending[position + 1 :]]
             _settle(run, stepper, [*done, _defer(run, item.delivery_id, str(exc))], rest)
             raise
         if result is not None:

@@ -135,6 +135,11 @@ def _unstuffed(data: bytes) -> bytes:
 MAX_REPLY_LINE = 4096
 
 
+def _envelope_commands(sender: str, recipient: str) -> bytes:
+    """MAIL, RCPT and DATA in one write (RFC 2920)."""
+    return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+
+
 class _Wire:
     """The connection after EHLO (and STARTTLS, AUTH): commands written and replies read
     straight on the socket. smtplib reads replies a line at a time through a file object,
@@ -239,7 +244,7 @@ class SmtpTransport:
                 self._primed = None
                 stage = self._envelope_replies(wire)
             elif pipelining:
-                wire.write(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode())
+                wire.write(_envelope_commands(sender, recipient))
                 stage = self._envelope_replies(wire)
             else:
                 stage = self._envelope(wire, sender, recipient)
@@ -248,7 +253,7 @@ class SmtpTransport:
             raise TemporaryFailure(Reply(0, f"connection lost at {stage}: {exc or 'disconnected'}"), stage) from None
         try:
             if then is not None and pipelining:  # RFC 2920: the next envelope may follow the end of DATA
-                wire.write(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{then}>\r\nDATA\r\n".encode())
+                wire.write(_envelope_commands(sender, then))
                 self._primed = (sender, then)
             code, text = wire.reply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
