@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -18,9 +19,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv (sharing the dependencies already installed) with ``pip install .``."""
+    """A fresh venv with ``pip install .``, sharing the dependencies (and the build backend)
+    of the environment running the tests, whichever it is: a plain path line in a .pth file
+    adds that site-packages without running its .pth files, so the editable digest stays out."""
     where = tmp_path_factory.mktemp("venv")
-    venv.create(where, system_site_packages=True, with_pip=True)
+    venv.create(where, with_pip=True)
+    site_packages = next((where / "lib").glob("python*/site-packages"))
+    (site_packages / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     build = tmp_path_factory.mktemp("src") / "digest"
     shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(".git", "*.db*", "outbox", "__pycache__", "*.egg-info"))
     subprocess.run(
