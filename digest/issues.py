@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -100,8 +100,10 @@ def _freeze(session: Session, config: Config, week: str, now: datetime) -> Issue
     session.add_all(IssueItem(issue_id=issue.id, kind="person", item_id=i) for i in people)
     session.flush()
     pool = load_pool(session, config, issue)
+    featured: set[tuple[str, int]] = set()
     for prefs in reader_preferences(session):
-        _add_segment(session, config, issue, pool, prefs)
+        featured.update(_picked(_add_segment(session, config, issue, pool, prefs)))
+    _mark_featured(session, issue.id, featured)
     return issue
 
 
@@ -191,6 +193,7 @@ def rank_segment(config: Config, pool: Pool, prefs: Preferences, as_of: datetime
 
 
 def _add_segment(session: Session, config: Config, issue: Issue, pool: Pool, prefs: Preferences) -> Segment:
+    """Rank and store one segment (the caller marks its picks featured)."""
     assert issue.id is not None
     picks = rank_segment(config, pool, prefs, issue.built_at)
     segment = Segment(
@@ -198,16 +201,23 @@ def _add_segment(session: Session, config: Config, issue: Issue, pool: Pool, pre
         created_at=issue.built_at,
     )  # fmt: skip
     session.add(segment)
-    _mark_featured(session, issue.id, picks)
     return segment
 
 
-def _mark_featured(session: Session, issue_id: int, picks: Iterable[Pick]) -> None:
-    for pick in picks:
-        item = session.get(IssueItem, (issue_id, pick.kind, pick.id))
-        if item is not None and not item.featured:
-            item.featured = True
-            session.add(item)
+def _picked(segment: Segment) -> list[tuple[str, int]]:
+    return [(pick["kind"], pick["id"]) for pick in segment.picks]
+
+
+def _mark_featured(session: Session, issue_id: int, picks: Iterable[tuple[str, int]]) -> None:
+    """Flag the pool items some segment picked, in one statement per kind."""
+    for kind in ("job", "person"):
+        ids = sorted(item for k, item in picks if k == kind)
+        for start in range(0, len(ids), 1000):  # under every backend's bound-parameter limit
+            chunk = ids[start : start + 1000]
+            query = update(IssueItem).where(
+                col(IssueItem.issue_id) == issue_id, col(IssueItem.kind) == kind, col(IssueItem.item_id).in_(chunk)
+            )
+            session.execute(query.values(featured=True))
 
 
 def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences) -> Segment:
@@ -219,7 +229,9 @@ def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences
             return found
     try:
         with session_scope(engine) as session:
-            return _add_segment(session, config, issue, load_pool(session, config, issue), prefs)
+            segment = _add_segment(session, config, issue, load_pool(session, config, issue), prefs)
+            _mark_featured(session, segment.issue_id, _picked(segment))
+            return segment
     except IntegrityError:
         with session_scope(engine) as session:
             query = select(Segment).where(Segment.issue_id == issue.id, Segment.key == prefs.key)

@@ -51,6 +51,7 @@ class JobCandidate:
         object.__setattr__(self, "_title", self.title.lower())
         object.__setattr__(self, "_body", self.body.lower())
         object.__setattr__(self, "_location", self.location.lower())
+        object.__setattr__(self, "_posted", self.posted_at.timestamp())
 
 
 @dataclass(frozen=True)
@@ -94,71 +95,91 @@ def mentions(text: str, term: str) -> bool:
     return bool(term) and _pattern(term).search(text) is not None
 
 
-def _role_match(title: str, body: str, roles: Iterable[str]) -> tuple[float, list[str]]:
+def _role_match(title: str, body: str, roles: Iterable[str], reasons: list[str] | None) -> float:
     """1 for a role named in the title, 0.5 in the body; each further role adds a quarter."""
-    scores: list[float] = []
-    reasons: list[str] = []
+    best, found = 0.0, 0
     for role in roles:
         if mentions(title, role):
-            scores, reasons = [*scores, 1.0], [*reasons, f'matches "{role}"']
+            best, found = 1.0, found + 1
+            if reasons is not None:
+                reasons.append(f'matches "{role}"')
         elif mentions(body, role):
-            scores, reasons = [*scores, 0.5], [*reasons, f'mentions "{role}"']
-    if not scores:
-        return 0.0, reasons
-    return max(scores) + 0.25 * (len(scores) - 1), reasons
+            best, found = max(best, 0.5), found + 1
+            if reasons is not None:
+                reasons.append(f'mentions "{role}"')
+    return best + 0.25 * (found - 1) if found else 0.0
 
 
-def _place_match(location: str, remote: bool, prefs: Preferences) -> tuple[float, list[str]]:
-    score, reasons = 0.0, list[str]()
+def _place_match(location: str, remote: bool, prefs: Preferences, reasons: list[str] | None) -> float:
+    score = 0.0
     if prefs.remote and remote:
-        score, reasons = score + 0.5, [*reasons, "remote"]
+        score += 0.5
+        if reasons is not None:
+            reasons.append("remote")
     for place in prefs.locations:
         if mentions(location, place):
-            score, reasons = score + 0.5, [*reasons, f"in {place.title()}"]
+            score += 0.5
+            if reasons is not None:
+                reasons.append(f"in {place.title()}")
             break
-    return score, reasons
+    return score
 
 
 def score_job(job: JobCandidate, prefs: Preferences, weights: Ranking, as_of: datetime) -> Pick | None:
     """The job's pick for this reader, or None when it matches none of the reader's roles."""
+    reasons: list[str] = []
+    score = _job_score(job, prefs, weights, as_of, reasons)
+    return None if score is None else Pick("job", job.id, score, tuple(reasons))
+
+
+def _job_score(
+    job: JobCandidate, prefs: Preferences, weights: Ranking, as_of: datetime, reasons: list[str] | None
+) -> float | None:
+    """The score alone (``reasons`` None) or with its reasons appended: ranking scores every
+    job for every segment but explains only the few it picks."""
     title, body, location = job._title, job._body, job._location  # type: ignore[attr-defined]
-    role, reasons = _role_match(title, body, prefs.roles)
+    role = _role_match(title, body, prefs.roles, reasons)
     if prefs.roles and role == 0:
         return None
-    place, place_reasons = _place_match(location, job.remote, prefs)
+    place = _place_match(location, job.remote, prefs, reasons)
     level = 0.3 if prefs.seniority and mentions(title, prefs.seniority) else 0.0
-    reasons += place_reasons + ([f"{prefs.seniority} level"] if level else [])
-    complete, complete_reasons = _job_completeness(job)
+    if level and reasons is not None:
+        reasons.append(f"{prefs.seniority} level")
+    complete = _job_completeness(job, reasons)
     age_days = max(0.0, (as_of - job.posted_at).total_seconds() / 86400)
-    freshness = 0.5 ** (age_days / weights.half_life_days)
+    freshness: float = 0.5 ** (age_days / weights.half_life_days)
     score = (
         weights.freshness * freshness
         + weights.match * (role + place + level)
         + weights.completeness * complete
         + weights.source_weight * (job.source_weight - 1.0)
     )
-    return Pick("job", job.id, round(score, 4), tuple(reasons + complete_reasons))
+    return round(score, 4)
 
 
-def _job_completeness(job: JobCandidate) -> tuple[float, list[str]]:
-    score, reasons = 0.0, list[str]()
+def _job_completeness(job: JobCandidate, reasons: list[str] | None) -> float:
+    score = 0.0
     if job.has_salary:
-        score, reasons = score + 0.4, ["salary listed"]
+        score += 0.4
+        if reasons is not None:
+            reasons.append("salary listed")
     if job.location:
         score += 0.2
     if job.summary_chars >= DESCRIPTION_CHARS:
         score += 0.4
-    return score, reasons
+    return score
 
 
 def score_person(person: PersonCandidate, prefs: Preferences, weights: Ranking) -> Pick | None:
     headline, skills, location = person._headline, person._skills, person._location  # type: ignore[attr-defined]
-    role, reasons = _role_match(headline, skills, prefs.roles)
+    reasons: list[str] = []
+    role = _role_match(headline, skills, prefs.roles, reasons)
     if prefs.roles and role == 0:
         return None
-    place, place_reasons = _place_match(location, "remote" in location, prefs)
+    place = _place_match(location, "remote" in location, prefs, reasons)
     level = 0.3 if prefs.seniority and prefs.seniority == person.seniority else 0.0
-    reasons += place_reasons + ([f"{prefs.seniority} level"] if level else [])
+    if level:
+        reasons.append(f"{prefs.seniority} level")
     complete = 0.25 * sum((bool(person.headline), len(person.skills) >= 2, person.has_url, bool(person.location)))
     score = weights.match * (role + place + level) + weights.completeness * complete
     return Pick("person", person.id, round(score, 4), tuple(reasons))
@@ -169,17 +190,17 @@ def rank_jobs(
 ) -> list[Pick]:
     """The top ``limit`` jobs: best score first, at most ``max_per_company`` per company,
     and one posting per (company, title) when a board lists a role twice."""
-    order = {job.id: job for job in jobs}
-    picks = [p for p in (score_job(j, prefs, weights, as_of) for j in jobs) if p is not None]
-    picks.sort(key=lambda p: (-p.score, -order[p.id].posted_at.timestamp(), p.id))
+    scored = [(s, j) for j in jobs if (s := _job_score(j, prefs, weights, as_of, None)) is not None]
+    scored.sort(key=lambda pair: (-pair[0], -pair[1]._posted, pair[1].id))  # type: ignore[attr-defined]
     chosen: list[Pick] = []
     per_company: dict[str, int] = {}
     seen_roles: set[tuple[str, str]] = set()
-    for pick in picks:
-        job = order[pick.id]
+    for _, job in scored:
         company, role = job.company.lower(), (job.company.lower(), job.title.lower())
         if role in seen_roles or (company and per_company.get(company, 0) >= weights.max_per_company):
             continue
+        pick = score_job(job, prefs, weights, as_of)
+        assert pick is not None
         chosen.append(pick)
         seen_roles.add(role)
         per_company[company] = per_company.get(company, 0) + 1

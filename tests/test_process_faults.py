@@ -11,6 +11,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from digest.db import create_db_engine, open_database
 from digest.errors import DigestError
 from digest.ingest import ingest
 from digest.issues import build_issue
-from digest.models import Issue, IssueItem, Job, JobSource, Segment
+from digest.models import Issue, IssueItem, Job, JobSource, Segment, Source
 from digest.subscribers import import_file
 from scripts.bench_ingest import make_feed
 from scripts.bench_send import write_readers
@@ -46,18 +48,51 @@ def digest(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def kill_at_random(env: dict[str, str], cwd: Path, args: list[str], trials: int, seed: int) -> int:
-    """Start the command and SIGKILL it after a random delay, ``trials`` times; returns how
-    many kills struck while it was still running."""
-    rng, struck = random.Random(seed), 0
+def kill_when(env: dict[str, str], cwd: Path, args: list[str], due: Callable[[float], bool], trials: int) -> int:
+    """Start the command and SIGKILL it as soon as ``due(started)`` holds, ``trials`` times;
+    returns how many kills struck while it was still running."""
+    struck = 0
     for _ in range(trials):
+        started = time.time()
         process = digest(env, cwd, *args)
-        time.sleep(rng.uniform(0.8, 3.0))  # imports take about a second; the work comes after
+        while process.poll() is None and not due(started):
+            time.sleep(0.002)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             struck += 1
         process.communicate()
     return struck
+
+
+def sources_stored(engine: Engine, rng: random.Random) -> Callable[[float], bool]:
+    """Due once a random number of sources (1 to half of them) were stored by this run:
+    each source is its own transaction, so the kill lands between and inside them."""
+    wanted = {"n": rng.randint(1, FEEDS // 2)}
+
+    def due(started: float) -> bool:
+        since = datetime.fromtimestamp(started, UTC)
+        with Session(engine) as session:
+            stored = session.exec(select(func.count()).where(Source.last_fetched_at >= since)).one()
+        if stored >= wanted["n"]:
+            wanted["n"] = rng.randint(1, FEEDS // 2)
+            return True
+        return False
+
+    return due
+
+
+def after_a_share_of(seconds: float, rng: random.Random) -> Callable[[float], bool]:
+    """Due at a random point from 40% to 85% of an uninterrupted run that took ``seconds``:
+    past the imports, inside build's one transaction."""
+    at = {"delay": rng.uniform(0.4, 0.85) * seconds}
+
+    def due(started: float) -> bool:
+        if time.time() - started >= at["delay"]:
+            at["delay"] = rng.uniform(0.4, 0.85) * seconds
+            return True
+        return False
+
+    return due
 
 
 def consistent(engine: Engine) -> None:
@@ -91,14 +126,14 @@ def reference(tmp_path: Path, config: Config, build: bool) -> dict[str, int]:
 
 def test_sigkill_during_ingest_then_a_full_ingest(engine: Engine, env: dict[str, str], tmp_path: Path) -> None:
     config = feeds(tmp_path)
-    struck = kill_at_random(env, tmp_path, ["ingest"], trials=5, seed=11)
+    struck = kill_when(env, tmp_path, ["ingest"], sources_stored(engine, random.Random(11)), trials=5)
     final = digest(env, tmp_path, "ingest", "--json")
     _, errors = final.communicate(timeout=300)
     assert final.returncode == 0, errors
     consistent(engine)
     found, expected = counts(engine), reference(tmp_path, config, build=False)
     print(f"\nSIGKILL during ingest: {struck} of 5 kills struck mid-run; then {found['jobs']} jobs, as uninterrupted")
-    assert struck >= 3, "the kills must land while ingest runs"
+    assert struck == 5, "every kill lands while ingest stores sources"
     assert found == expected
 
 
@@ -107,16 +142,34 @@ def test_sigkill_during_build_then_a_full_build(engine: Engine, env: dict[str, s
     ingest(engine, config)
     write_readers(tmp_path / "readers.csv", READERS, SEGMENTS)
     import_file(engine, tmp_path / "readers.csv")
-    struck = kill_at_random(env, tmp_path, ["build"], trials=4, seed=12)
+    expected, seconds = timed_reference_build(env, tmp_path, config)
+    struck = kill_when(env, tmp_path, ["build"], after_a_share_of(seconds, random.Random(12)), trials=4)
     final = digest(env, tmp_path, "build")
     _, errors = final.communicate(timeout=300)
     assert final.returncode == 0, errors
     consistent(engine)
-    found, expected = counts(engine), reference(tmp_path, config, build=True)
-    print(f"\nSIGKILL during build: {struck} of 4 kills struck mid-run; then {found['segments']} segments, "
-          f"{found['pool']} pool items, as uninterrupted")  # fmt: skip
-    assert struck >= 2, "the kills must land while build runs"
+    found = counts(engine)
+    print(f"\nSIGKILL during build: {struck} of 4 kills struck mid-run (an uninterrupted build took {seconds:.1f} s); "
+          f"then {found['segments']} segments, {found['pool']} pool items, as uninterrupted")  # fmt: skip
+    assert struck >= 3, "the kills must land while build runs"
     assert found == expected
+
+
+def timed_reference_build(env: dict[str, str], tmp_path: Path, config: Config) -> tuple[dict[str, int], float]:
+    """The counts and the wall time of ``digest build`` on a fresh SQLite database that
+    holds the same items and readers, never interrupted."""
+    url = f"sqlite:///{tmp_path / 'reference.db'}"
+    engine = open_database(url)
+    ingest(engine, config)
+    import_file(engine, tmp_path / "readers.csv")
+    started = time.monotonic()
+    build = digest({**env, "DIGEST_DATABASE_URL": url}, tmp_path, "build")
+    _, errors = build.communicate(timeout=300)
+    seconds = time.monotonic() - started
+    assert build.returncode == 0, errors
+    found = counts(engine)
+    engine.dispose()
+    return found, seconds
 
 
 def small_disk(url: str, pages: int) -> Engine:
