@@ -48,7 +48,7 @@ class Signer:
     def sign(self, purpose: str, subscriber_id: int, issue_id: int = 0) -> str:
         packed = _IDS.pack(subscriber_id, issue_id)
         raw = packed + self._mac(self.keys[0], purpose, packed)
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return _encode(raw)
 
     def verify(self, purpose: str, token: str) -> tuple[int, int]:
         """(subscriber_id, issue_id) when the token is genuine; BadToken otherwise."""
@@ -56,8 +56,8 @@ class Signer:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raise BadToken("damaged link") from None
-        if len(raw) != _IDS.size + MAC_BYTES or purpose not in PURPOSES:
-            raise BadToken("damaged link")
+        if len(raw) != _IDS.size + MAC_BYTES or purpose not in PURPOSES or _encode(raw) != token:
+            raise BadToken("damaged link")  # only the one spelling sign() gives: no padding, no spare bits
         packed, mac = raw[: _IDS.size], raw[_IDS.size :]
         valid = [hmac.compare_digest(mac, self._mac(key, purpose, packed)) for key in self.keys]
         if not any(valid):
@@ -84,3 +84,7 @@ def signer_for(engine: Engine, configured: Sequence[str]) -> Signer:
         found = session.get(Setting, GENERATED_KEY)
         assert found is not None
         return Signer.from_keys([found.value])
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -180,6 +180,9 @@ def create_app(engine: Engine, config: Config) -> Limits:
         ],
         exception_handlers=handlers,
     )
+    # Starlette would answer /u/x/ with a 307 to /u/x on the Host the client named: a
+    # redirect anywhere a request says. Paths match exactly or are not found.
+    app.router.redirect_slashes = False
     return Limits(app)
 
 
