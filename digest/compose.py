@@ -27,7 +27,7 @@ from digest.timeutil import utcnow
 from digest.tokens import Signer, signer_for
 
 CARD_SUMMARY_CHARS = 220
-SEGMENTS_KEPT = 256
+SEGMENTS_KEPT = 32
 PICKS_KEPT = 4096
 
 

@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="send and smtp-source this many times; median ratio")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--profile", metavar="FILE", help="record `digest send` with py-spy into FILE (raw stacks)")
+    parser.add_argument("--dkim", action="store_true", help="sign every message (a fresh 2048-bit RSA key)")
     args = parser.parse_args()
     sink_bin, source_bin = tool("smtp-sink"), tool("smtp-source")
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
@@ -83,18 +84,23 @@ def main() -> None:
     for n in range(args.feeds):
         (work / f"feed{n}.rss").write_bytes(make_feed(n, 25))
     sources = "\n".join(f"  - {{name: f{n}, url: feed{n}.rss}}" for n in range(args.feeds))
+    dkim = ""
+    if args.dkim:
+        subprocess.run(["openssl", "genrsa", "-out", str(work / "dkim.pem"), "2048"], check=True, capture_output=True)
+        dkim = ", dkim: {selector: bench, domain: example.com, key_file: dkim.pem}"
     (work / "sources.yaml").write_text(
         "newsletter: {from: 'Bench <bench@example.com>', jobs_per_email: 10, people_per_email: 0}\n"
         f"delivery: {{workers: {args.connections}, processes: {args.processes}, batch: 500, "
-        f"commit_every: {args.commit_every}}}\nsources:\n{sources}\n"
+        f"commit_every: {args.commit_every}{dkim}}}\nsources:\n{sources}\n"
     )
     write_readers(work / "readers.csv", args.readers, args.segments)
     env = {**os.environ, "DIGEST_DATABASE_URL": db_url, "DIGEST_SOURCES": str(work / "sources.yaml"),
            "DIGEST_SECRET_KEY": "bench"}  # fmt: skip
     config = load_config(env, work / "sources.yaml")
     engine = open_database(db_url)
+    signing = ", DKIM rsa-sha256 2048" if args.dkim else ""
     print(f"digest send benchmark: {args.readers:,} readers, {args.segments:,} segments, {args.feeds} feeds, "
-          f"{args.connections} connections, {engine.dialect.name}")  # fmt: skip
+          f"{args.connections} connections, {engine.dialect.name}{signing}")  # fmt: skip
     timed("import readers", lambda: import_file(engine, work / "readers.csv"))
     timed("ingest", lambda: ingest(engine, config))
     _, built = timed("build (rank per segment)", lambda: build_issue(engine, config))
