@@ -283,6 +283,7 @@ def run_processes(run: Run, workers: int, processes: int, progress: Callable[[in
     them; each child opens its own database connections and SMTP connections, and reports
     its outcomes back. SIGTERM to the parent reaches the children, which finish the
     messages in flight."""
+    import gc
     import multiprocessing
     import os
     import signal
@@ -297,8 +298,12 @@ def run_processes(run: Run, workers: int, processes: int, progress: Callable[[in
         context.Process(target=_child, args=(run, max(1, threads), n, processes, results, done), daemon=True)
         for n, threads in enumerate(per_process)
     ]
-    for child in children:
-        child.start()
+    gc.freeze()  # the collector would touch every inherited object and copy each page it sits on
+    try:
+        for child in children:
+            child.start()
+    finally:
+        gc.unfreeze()
     seen = 0
     while any(child.is_alive() for child in children):
         if run.stop.is_set():
