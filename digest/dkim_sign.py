@@ -28,7 +28,6 @@ SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe", b"list-unsubscribe-post",
     b"list-id", b"feedback-id", b"mime-version", b"content-type", b"reply-to",
 )  # fmt: skip
-KEY_FIELD = "sources.yaml: delivery.dkim.key_file"
 MIN_KEY_BITS = 1024  # RFC 8301: verifiers refuse shorter keys
 
 _WSP_RUN = re.compile(rb"[ \t]+")
@@ -76,6 +75,8 @@ def load_key(pem: bytes) -> RSAPrivateKey:
 
     try:
         key = load_pem_private_key(pem, password=None)
+    except ValueError:
+        raise ValueError("it is not a PEM private key") from None
     except TypeError:
         raise ValueError("it is protected by a passphrase; give digest an unencrypted key") from None
     except UnsupportedAlgorithm:
@@ -93,7 +94,7 @@ class DkimSigner:
     domain: bytes
     key: bytes  # PEM; parsed once per process (load_key caches it)
 
-    def sign(self, message: bytes, now: float | None = None) -> bytes:
+    def sign(self, message: bytes) -> bytes:
         """The message (CRLF line ends) with a DKIM-Signature header in front."""
         from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
         from cryptography.hazmat.primitives.hashes import SHA256
@@ -102,7 +103,7 @@ class DkimSigner:
         fields = header_fields(block)
         names, hashed = self._covered(fields)
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-        stamp = int(time.time() if now is None else now)
+        stamp = int(time.time())
         value = b" v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s; t=%d;\r\n\th=%s;\r\n\tbh=%s;\r\n\tb=" % (
             self.domain,
             self.selector,
@@ -150,6 +151,5 @@ def dkim_signer(config: Config) -> DkimSigner | None:
     try:
         load_key(key)
     except ValueError as exc:
-        reason = str(exc) if str(exc).startswith("it ") else "it is not a PEM private key"
-        raise ConfigError(f"cannot use the DKIM key {path}: {reason}", where="delivery.dkim.key_file") from None
+        raise ConfigError(f"cannot use the DKIM key {path}: {exc}", where="delivery.dkim.key_file") from None
     return DkimSigner(settings.selector.encode(), settings.domain.encode(), key)

@@ -16,7 +16,7 @@ from digest import ledger
 from digest.compose import Composer, sample_reader
 from digest.config import Config
 from digest.db import session_scope
-from digest.dkim_sign import dkim_signer
+from digest.dkim_sign import DkimSigner, dkim_signer
 from digest.errors import InputError
 from digest.issues import build_issue, find_issue
 from digest.mime import sender_parts
@@ -99,6 +99,7 @@ def send(
     on_message: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SendReport:
+    signer = dkim_signer(config)  # an unusable key stops the run before it ingests or builds
     seed = config.file.delivery.seed_readers
     if seed:
         added = seed_if_empty(engine, config.path(seed))
@@ -109,7 +110,7 @@ def send(
         return SendReport(issue.week, "skipped", note=f"nothing to send: {issue.note}")
     composer = Composer.open(engine, config, issue)
     if options.to:
-        return _send_test_copy(engine, config, composer, options.to)
+        return _send_test_copy(engine, config, composer, options.to, signer)
     if options.dry_run:
         return _dry_run(engine, composer, issue, options.limit)
     assert issue.id is not None
@@ -124,7 +125,7 @@ def send(
         on_start(min(pending, options.limit) if options.limit is not None else pending)
     run = Run(
         engine=engine, config=config, issue=issue, composer=composer,
-        transport_factory=lambda: open_transport(config.settings.smtp_url), signer=dkim_signer(config),
+        transport_factory=lambda: open_transport(config.settings.smtp_url), signer=signer,
         limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else config.file.delivery.rate),
         stop=stop or threading.Event(), on_message=on_message,
     )  # fmt: skip
@@ -181,7 +182,9 @@ def _report(engine: Engine, run: Run, recovered: int) -> SendReport:
     )  # fmt: skip
 
 
-def _send_test_copy(engine: Engine, config: Config, composer: Composer, to: str) -> SendReport:
+def _send_test_copy(
+    engine: Engine, config: Config, composer: Composer, to: str, signer: DkimSigner | None
+) -> SendReport:
     address = normalise_email(to)
     with session_scope(engine) as session:
         reader = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
@@ -190,7 +193,6 @@ def _send_test_copy(engine: Engine, config: Config, composer: Composer, to: str)
         reader.email = address
     transport = open_transport(config.settings.smtp_url)
     try:
-        signer = dkim_signer(config)
         data = composer.message_for(reader, utcnow())
         transport.send(sender_parts(config.newsletter.sender)[1], address, signer.sign(data) if signer else data)
     finally:
