@@ -23,19 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digest.config import load_config
 from digest.db import open_database
 from digest.ingest import ingest
+from digest.timeutil import utcnow
 from tests.feedserver import Route, serve
-
-ITEM = """<item><title>Company {f}-{i}: Senior Product Manager {i}</title>
-<link>https://jobs.example.com/{f}/{i}</link><guid>https://jobs.example.com/{f}/{i}</guid>
-<pubDate>Mon, 23 Nov 2026 09:{m:02d}:00 +0000</pubDate><category>Product</category>
-<description>&lt;p&gt;&lt;strong&gt;Location:&lt;/strong&gt; Remote (EU)&lt;/p&gt;&lt;p&gt;Own the payments API,
-versioning and webhooks. Salary $150,000 - $180,000.&lt;/p&gt;&lt;ul&gt;&lt;li&gt;API design&lt;/li&gt;
-&lt;li&gt;SQL&lt;/li&gt;&lt;/ul&gt;&lt;script&gt;alert(1)&lt;/script&gt;</description></item>"""
-
-
-def make_feed(feed: int, items: int) -> bytes:
-    body = "".join(ITEM.format(f=feed, i=i, m=i % 60) for i in range(items))
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {feed}</title>{body}</channel></rss>'.encode()
+from tests.fixtures import make_feed
 
 
 def main() -> None:
@@ -44,7 +34,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    feeds = {f"/feed{n}.rss": make_feed(n, args.items) for n in range(args.feeds)}
+    now = utcnow()  # the clock the feeds are dated by
+    feeds = {f"/feed{n}.rss": make_feed(n, args.items, now) for n in range(args.feeds)}
     total_items = args.feeds * args.items
     total_bytes = sum(len(b) for b in feeds.values())
     started = time.perf_counter()

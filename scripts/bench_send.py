@@ -31,12 +31,9 @@ from digest.db import open_database
 from digest.ingest import ingest
 from digest.issues import build_issue
 from digest.subscribers import import_file
-from scripts.bench_ingest import make_feed
+from digest.timeutil import utcnow
+from tests.fixtures import make_feed, write_readers
 from tests.smtpserver import free_port
-
-ROLES = ["product manager", "technical product manager", "product designer", "payments", "api", "data",
-         "growth", "platform", "messaging", "auth", "product operations", "senior"]  # fmt: skip
-PLACES = ["london", "berlin", "new york", "paris", "toronto", "dublin", "amsterdam", "lisbon", "austin", "remote"]
 
 
 def tool(name: str) -> str:
@@ -44,17 +41,6 @@ def tool(name: str) -> str:
     if not found:
         sys.exit(f"Error: {name} not found (apt-get install postfix)")
     return found
-
-
-def write_readers(path: Path, readers: int, segments: int) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        out.write("email,name,roles,locations,remote,seniority,audience\n")
-        for n in range(readers):
-            s = n % segments
-            roles = f"{ROLES[s % len(ROLES)]};{ROLES[(s // len(ROLES)) % len(ROLES)]}"
-            place = f"{PLACES[(s // 144) % len(PLACES)]};city {s // 1440}"
-            audience = ["both", "jobs", "people"][(s // 14400) % 3]
-            out.write(f"reader{n}@example.com,Reader {n},{roles},{place},{'true' if s % 2 else 'false'},,{audience}\n")
 
 
 def timed(label: str, work):  # type: ignore[no-untyped-def]
@@ -81,8 +67,9 @@ def main() -> None:
     sink_bin, source_bin = tool("smtp-sink"), tool("smtp-source")
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     db_url = args.database_url or f"sqlite:///{work}/bench.db"
+    now = utcnow()  # the clock the feeds are dated by; build runs at it too
     for n in range(args.feeds):
-        (work / f"feed{n}.rss").write_bytes(make_feed(n, 25))
+        (work / f"feed{n}.rss").write_bytes(make_feed(n, 25, now))
     sources = "\n".join(f"  - {{name: f{n}, url: feed{n}.rss}}" for n in range(args.feeds))
     dkim = ""
     if args.dkim:
@@ -102,8 +89,8 @@ def main() -> None:
     print(f"digest send benchmark: {args.readers:,} readers, {args.segments:,} segments, {args.feeds} feeds, "
           f"{args.connections} connections, {engine.dialect.name}{signing}")  # fmt: skip
     timed("import readers", lambda: import_file(engine, work / "readers.csv"))
-    timed("ingest", lambda: ingest(engine, config))
-    _, built = timed("build (rank per segment)", lambda: build_issue(engine, config))
+    timed("ingest", lambda: ingest(engine, config, now=now))
+    _, built = timed("build (rank per segment)", lambda: build_issue(engine, config, now=now))
     port = free_port()
     sink = subprocess.Popen([sink_bin, "-u", "nobody", f"127.0.0.1:{port}", "1024"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -14,6 +15,8 @@ from digest.models import IssueItem, Job, Profile, Segment
 from digest.preferences import Preferences
 from tests.conftest import ROOT, config_for
 from tests.helpers import add_reader, ingest_samples
+
+pytestmark = pytest.mark.dates
 
 MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)  # 2026-W48
 

@@ -18,6 +18,8 @@ from digest.db import open_database
 from digest.models import Job, Profile
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.dates
+
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix]

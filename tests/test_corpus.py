@@ -13,7 +13,7 @@ from digest.ingest import ingest
 from digest.models import Job, JobSource, Source
 from tests.conftest import CORPUS, config_for, needs_corpus
 
-pytestmark = needs_corpus()
+pytestmark = [needs_corpus(), pytest.mark.dates]
 
 CONFIG = f"""
 sources:

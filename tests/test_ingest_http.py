@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -22,6 +23,8 @@ ENTITY_BOMB = (
     '<rss version="2.0"><channel><title>&lol9;</title><item><title>A: PM &lol9;</title>'
     "<link>https://a.example/1</link></item></channel></rss>"
 ).encode()
+
+pytestmark = pytest.mark.dates
 
 
 def sources_yaml(url: str, names: list[str], extra: str = "") -> str:

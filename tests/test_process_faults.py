@@ -29,21 +29,23 @@ from digest.issues import build_issue, find_issue
 from digest.models import Issue, IssueItem, Job, JobSource, Segment, Source
 from digest.send import SendAborted, SendOptions, send
 from digest.subscribers import import_file
-from scripts.bench_ingest import make_feed
-from scripts.bench_send import write_readers
+from digest.timeutil import utcnow
 from tests.conftest import write_config
+from tests.fixtures import make_feed, write_readers
 from tests.helpers import ingest_samples
 from tests.smtpserver import smtp_server
 from tests.test_send_crash import many_readers, statuses
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.dates]
 
 FEEDS, ITEMS, READERS, SEGMENTS = 60, 40, 3000, 1500
 
 
 def feeds(tmp_path: Path) -> Config:
+    """Feeds dated by the wall clock: the ``digest`` subprocesses build at the time they read."""
+    now = utcnow()
     for n in range(FEEDS):
-        (tmp_path / f"feed{n}.rss").write_bytes(make_feed(n, ITEMS))
+        (tmp_path / f"feed{n}.rss").write_bytes(make_feed(n, ITEMS, now))
     sources = "\n".join(f"  - {{name: f{n}, url: feed{n}.rss}}" for n in range(FEEDS))
     newsletter = "newsletter: {from: 'Faults <faults@example.com>', jobs_per_email: 10, people_per_email: 0}\n"
     return load_config({}, write_config(tmp_path, f"{newsletter}sources:\n{sources}\n"))

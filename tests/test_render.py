@@ -21,6 +21,8 @@ from digest.preferences import Preferences
 from tests.conftest import ROOT, config_for
 from tests.helpers import add_reader, ingest_samples
 
+pytestmark = pytest.mark.dates
+
 MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
 GOLDEN = ROOT / "tests" / "golden"
 HOSTILE_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>evil</title>

@@ -23,6 +23,8 @@ from tests.conftest import ROOT, config_for
 from tests.helpers import add_reader
 from tests.smtpserver import smtp_server
 
+pytestmark = pytest.mark.dates
+
 CALLS: list[str] = []
 
 

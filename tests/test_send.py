@@ -22,6 +22,8 @@ from digest.subscribers import remove
 from tests.helpers import add_reader, ingest_samples
 from tests.smtpserver import Faults, smtp_server
 
+pytestmark = pytest.mark.dates
+
 
 def smtp_config(config: Config, port: int, **delivery: object) -> Config:
     settings = replace(config.settings, smtp_url=f"smtp://127.0.0.1:{port}", base_url="http://digest.test",

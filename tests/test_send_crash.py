@@ -22,7 +22,7 @@ from digest.subscribers import import_rows
 from tests.helpers import ingest_samples
 from tests.smtpserver import Faults, smtp_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.dates]
 
 
 def many_readers(engine: Engine, n: int) -> list[str]:

@@ -20,6 +20,8 @@ from tests.browser import chromium
 from tests.helpers import add_reader, ingest_samples
 from tests.webserver import running
 
+pytestmark = pytest.mark.dates
+
 
 @pytest.fixture
 def site(engine: Engine, sample_config: Config) -> tuple[Config, int, list[Subscriber]]:
