@@ -43,7 +43,7 @@ def main(ctx: click.Context, sources_path: Path | None) -> None:
       DIGEST_SOURCES       path to sources.yaml (default ./sources.yaml)
       DIGEST_SMTP_URL      maildir:./outbox (default), smtp://user:pass@host:587?starttls=true
       DIGEST_BASE_URL      public URL of `digest serve` (unsubscribe links)
-      DIGEST_SECRET_KEY    signs unsubscribe links; several comma-separated = rotation
+      DIGEST_SECRET_KEY    signs links (32 bytes or more); several comma-separated = rotation
 
     \b
     A typical week:
@@ -197,11 +197,14 @@ def preview_command(state: State, week: str | None, email: str | None, fmt: str,
 @click.pass_obj
 @friendly_errors
 def serve_command(state: State, host: str, port: int) -> None:
-    """Serve the unsubscribe, resubscribe and confirm links, and /health.
+    """Serve the unsubscribe, come-back and confirm links, and /health.
 
-    Put it behind your HTTPS proxy at DIGEST_BASE_URL. GET on a link only shows a
-    page with a button (mail scanners follow links); POST unsubscribes at once,
-    including RFC 8058 one-click POSTs from mail providers.
+    Put it behind your HTTPS proxy at DIGEST_BASE_URL. GET and HEAD on a link only
+    show a page with a button (mail scanners follow links); POST unsubscribes at
+    once, including RFC 8058 one-click POSTs from mail providers. Coming back mails
+    a confirmation link to the address: only its owner can resubscribe. When the
+    database does not answer within 1.5 s, a request gets a 503 (Retry-After), so
+    a provider retries its one-click POST; /health says 503 within 2 s.
 
     \b
     Example:

@@ -33,8 +33,18 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
     nobody is mailed twice. A message whose fate is unknown after a crash is
     reported, never resent unless you pass --resend-unknown.
 
-    Mail goes to DIGEST_SMTP_URL (default maildir:./outbox).
-    Exit codes: 0 all sent; 5 something failed, was deferred or is unknown.
+    Mail goes to DIGEST_SMTP_URL (default maildir:./outbox). A refusal about the
+    reader's mailbox (5.1.x, 5.2.1) bounces that reader; any other refusal (login,
+    policy, size, content) fails the message only, and delivery.refusals_in_a_row
+    of one kind in a row stop the run, leaving those messages queued.
+
+    \b
+    Exit codes:
+      0  every message went out
+      5  the run finished, but some messages failed, were deferred or are unknown
+      6  stopped with messages left (SIGTERM, Ctrl-C, --limit): run it again to go on
+      7  the mail server or the database stopped the run (an Error: line says why);
+         the messages not sent are still queued
 
     \b
     Examples:
@@ -63,8 +73,8 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
             _print_send(exc.report, as_json)
             raise
     _print_send(report, as_json)
-    if not report.ok:
-        sys.exit(5)
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 class SendProgress:
@@ -81,16 +91,17 @@ class SendProgress:
         self.tally: dict[str, int] = {}
 
     def __enter__(self) -> SendProgress:
-        self.progress.__enter__()
-        return self
+        return self  # the bar appears when sending starts: an early Error: line stands alone
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+        if self.task is not None:
+            self.progress.__exit__(*exc)  # type: ignore[arg-type]
 
     def log(self, message: str) -> None:
         self.progress.console.print(message, markup=False, highlight=False)
 
     def start(self, total: int) -> None:
+        self.progress.__enter__()
         self.task = self.progress.add_task("send", total=total, tally="")
 
     def advance(self, outcome: str) -> None:

@@ -35,7 +35,7 @@ class Addressee(Protocol):
     """A reader as the composer needs one: a Subscriber, or the ledger's lighter Recipient."""
 
     @property
-    def id(self) -> int | None: ...
+    def public_id(self) -> str: ...
     @property
     def email(self) -> str: ...
     @property
@@ -151,22 +151,21 @@ class Composer:
                 self.segments.popitem(last=False)
         return found
 
-    def unsubscribe_url(self, subscriber_id: int) -> str:
+    def unsubscribe_url(self, public_id: str) -> str:
         assert self.issue.id is not None
-        token = self.signer.sign("unsubscribe", subscriber_id, self.issue.id)
+        token = self.signer.sign("unsubscribe", public_id, self.issue.id)
         return f"{self.config.settings.base_url}/u/{token}"
 
     def email_for(self, subscriber: Addressee, unsubscribe_url: str = "") -> Email:
-        assert subscriber.id is not None
-        reader = Reader(subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(subscriber.id))
+        url = unsubscribe_url or self.unsubscribe_url(subscriber.public_id)
+        reader = Reader(subscriber.email, subscriber.name, url)
         return self.renderer.personalise(self._segment_of(subscriber).draft, reader)
 
     def message_for(self, subscriber: Addressee, date: datetime, stuffed: bool = False) -> bytes:
         """The full MIME message this reader gets, byte for byte: the segment's bodies were
         encoded once; only this reader's values are encoded here. ``stuffed``: dot-stuffed
         for SMTP DATA (headers and boundaries never start with a dot)."""
-        assert subscriber.id is not None
-        unsubscribe_url = self.unsubscribe_url(subscriber.id)
+        unsubscribe_url = self.unsubscribe_url(subscriber.public_id)
         segment = self._segment_of(subscriber)
         values = self.renderer.reader_values(Reader(subscriber.email, subscriber.name, unsubscribe_url))
         text_qp = segment.text.fill(values, stuffed)
@@ -174,18 +173,23 @@ class Composer:
         newsletter = self.config.newsletter
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
-            subject=segment.draft.subject, message_id=message_id(self.issue.week, subscriber.id, newsletter.sender),
+            subject=segment.draft.subject,
+            message_id=message_id(self.issue.week, subscriber.public_id, newsletter.sender),
             date=date, unsubscribe_url=unsubscribe_url, list_id=self.list_id,
             feedback_id=self.feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip
         return assemble(envelope, text_qp, html_qp)
 
 
+SAMPLE_PUBLIC_ID = "0" * 32  # a preview's links name no reader
+
+
 def sample_reader(prefs: Preferences | None = None) -> Subscriber:
-    """A reader who is not in the database, for previews: no name, no preferences."""
+    """A reader who is not in the database, for previews: no name, no preferences, links to nobody."""
     prefs = prefs or Preferences()
     now = utcnow()
     return Subscriber(
-        id=0, email="reader@example.com", name="", roles=list(prefs.roles), locations=list(prefs.locations),
+        id=0, public_id=SAMPLE_PUBLIC_ID, email="reader@example.com", name="",
+        roles=list(prefs.roles), locations=list(prefs.locations),
         remote=prefs.remote, seniority=prefs.seniority, audience=prefs.audience, created_at=now, updated_at=now,
     )  # fmt: skip

@@ -6,9 +6,10 @@ argument and never reads the environment or the file again.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
@@ -41,6 +42,9 @@ FORMATS = (
 PROFILE_FORMATS = ("jsonl", "json", "csv")
 DEFAULT_DATABASE_URL = "sqlite:///digest.db"
 DEFAULT_SMTP_URL = "maildir:./outbox"
+MIN_KEY_BYTES = 32
+_WARNED: set[str] = set()  # short older keys already warned of in this process
+log = logging.getLogger("digest.config")
 
 
 class _Strict(BaseModel):
@@ -188,9 +192,25 @@ class Delivery(_Strict):
     commit_every: int = Field(
         8, ge=1, le=1000, description="messages marked sending per commit; a crash leaves at most this many unknown"
     )
+    refusals_in_a_row: int = Field(
+        10, ge=1, description="refusals about us (login, policy, size...) of one kind in a row: the run stops"
+    )
+    helo: str | None = Field(None, description="the EHLO name (default: this host's fully qualified name)")
     unsubscribe_mailto: str | None = None
     dkim: Dkim | None = None
     seed_readers: str | None = Field(None, description="CSV imported when the list is empty (demos)")
+
+    @field_validator("helo")
+    @classmethod
+    def _helo(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTNAME.fullmatch(value) and not _ADDRESS_LITERAL.fullmatch(value):
+            raise ValueError("not a host name such as mail.example.com (or an address literal such as [192.0.2.1])")
+        return value
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_ADDRESS_LITERAL = re.compile(r"\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]")
 
 
 class SourcesFile(_Strict):
@@ -211,6 +231,22 @@ class SourcesFile(_Strict):
         return sources
 
 
+def check_keys(keys: Sequence[str], warn: bool = True) -> None:
+    """The first key signs: it must be long enough. Older keys only verify links already
+    mailed, so a short one is kept, with a warning."""
+    if keys and len(keys[0].encode()) < MIN_KEY_BYTES:
+        raise ConfigError(
+            f"the first key signs links and must be at least {MIN_KEY_BYTES} bytes (it has "
+            f"{len(keys[0].encode())}); make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            where="DIGEST_SECRET_KEY",
+        )
+    for number, key in enumerate(keys[1:], start=2):
+        if warn and len(key.encode()) < MIN_KEY_BYTES and key not in _WARNED:
+            _WARNED.add(key)
+            log.warning("DIGEST_SECRET_KEY: key %d is shorter than %d bytes; it only verifies links already "
+                        "mailed: drop it once they no longer matter", number, MIN_KEY_BYTES)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Settings:
     """The DIGEST_* environment variables."""
@@ -227,6 +263,7 @@ class Settings:
         if not base_url.startswith(("http://", "https://")) or not urlsplit(base_url).netloc:
             raise ConfigError("not an http(s) URL", where="DIGEST_BASE_URL")
         keys = tuple(k.strip() for k in env.get("DIGEST_SECRET_KEY", "").split(",") if k.strip())
+        check_keys(keys, warn=False)  # the signer warns of short older keys, once
         return cls(
             database_url=env.get("DIGEST_DATABASE_URL") or DEFAULT_DATABASE_URL,
             sources_path=Path(env.get("DIGEST_SOURCES") or "sources.yaml"),
@@ -268,6 +305,41 @@ class Config:
         packaged = Path(__file__).parent / "templates" / "email"  # in an installed wheel
         checkout = Path(__file__).parent.parent / "templates" / "email"  # running from a clone
         return list(dict.fromkeys(d for d in (local, packaged, checkout) if d.is_dir()))
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: a test or a relay on this machine."""
+    import ipaddress
+    import socket
+
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the short IPv4 forms a URL may carry: 127.1, 2130706433
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def check_public_links(settings: Settings) -> None:
+    """A send to a mail server that is not on loopback mails real readers: their links must
+    point at an https DIGEST_BASE_URL that is not loopback (RFC 8058 wants https, and a link
+    to localhost helps nobody). Maildir and loopback SMTP (tests, local relays) may use any."""
+    smtp = urlsplit(settings.smtp_url)
+    if smtp.scheme not in ("smtp", "smtps") or is_loopback(smtp.hostname or "localhost"):
+        return
+    base = urlsplit(settings.base_url)
+    if base.scheme != "https" or is_loopback(base.hostname or ""):
+        raise ConfigError(
+            f"{settings.base_url!r} would go in every email to real readers: a send to {smtp.hostname} needs "
+            "the public https address where `digest serve` answers (e.g. https://digest.example.com)",
+            where="DIGEST_BASE_URL",
+        )
 
 
 def is_url_or_path(value: str) -> bool:

@@ -6,7 +6,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from sqlalchemy import Engine
 
-from digest.config import Config
+from digest.config import Config, check_public_links
 from digest.mime import clean, encode_words, quoted_printable, sender_parts
 from digest.models import Subscriber
 from digest.timeutil import utcnow
@@ -34,11 +34,13 @@ def confirmation_message(config: Config, subscriber: Subscriber, link: str) -> b
     return "".join(f"{k}: {v}\r\n" for k, v in head).encode() + b"\r\n" + quoted_printable(body)
 
 
-def send_confirmation(engine: Engine, config: Config, subscriber: Subscriber) -> None:
-    assert subscriber.id is not None
-    token = signer_for(engine, config.settings.secret_keys).sign("confirm", subscriber.id)
+def send_confirmation(engine: Engine, config: Config, subscriber: Subscriber, asked: int = 0) -> None:
+    """Mail the reader a /c/ link; ``asked``: the time of a request to come back (the link
+    confirms that request only), or 0 for a double opt-in."""
+    check_public_links(config.settings)
+    token = signer_for(engine, config.settings.secret_keys).sign("confirm", subscriber.public_id, asked)
     data = confirmation_message(config, subscriber, f"{config.settings.base_url}/c/{token}")
-    transport = open_transport(config.settings.smtp_url)
+    transport = open_transport(config.settings.smtp_url, config.file.delivery.helo)
     try:
         transport.connect()
         transport.send(sender_parts(config.newsletter.sender)[1], subscriber.email, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +27,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 30_000
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+def create_db_engine(url: str, wait: float | None = None) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, durable commits, a busy timeout and foreign keys.
+
+    ``wait``: the most a statement may wait for a lock or the server (``digest serve`` keeps
+    within its answer time); by default a lock is waited on for 30 s and a connection for 10 s."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -35,26 +39,32 @@ def create_db_engine(url: str) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {}
+    busy_ms = SQLITE_BUSY_MS if wait is None else int(wait * 1000)
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_MS / 1000}
+        kwargs["connect_args"] = {"timeout": busy_ms / 1000}
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["connect_args"] = {"connect_timeout": 10}
+        kwargs["connect_args"] = {"connect_timeout": 10 if wait is None else max(1, round(wait))}
+        if wait is not None:  # the server gives up on a statement, and the kernel on a silent connection
+            kwargs["connect_args"] |= {"options": f"-c statement_timeout={busy_ms} -c lock_timeout={busy_ms}",
+                                       "tcp_user_timeout": busy_ms}  # fmt: skip
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
         raise DatabaseError(f"DIGEST_DATABASE_URL: unsupported database {parsed.drivername!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:
+    """WAL with ``synchronous=FULL``: each commit is on disk before it returns (NORMAL, which
+    WAL allows, may lose the last commits in a power cut: the ledger's marks among them)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 

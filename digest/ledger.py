@@ -23,10 +23,13 @@ from sqlalchemy import Engine, and_, exists, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
+from digest import status
 from digest.db import SQLITE_BUSY_MS, database_failure, session_scope
 from digest.dbtypes import UTCDateTime
-from digest.models import Delivery, Event, Subscriber
+from digest.models import Delivery, Subscriber
 from digest.preferences import Preferences
+from digest.replies import Concern, concern_of
+from digest.status import Status
 from digest.timeutil import utcnow
 
 STATUSES = ("queued", "sending", "sent", "failed", "deferred", "unknown", "skipped")
@@ -51,6 +54,10 @@ def writing(engine: Engine) -> Iterator[None]:
 def worker_id() -> str:
     """host:pid:nonce; a sender on this host whose pid is gone is known to be dead at once."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _local(claimer: str) -> bool:
+    return claimer.partition(":")[0] == socket.gethostname()
 
 
 def _alive(claimer: str) -> bool:
@@ -85,16 +92,37 @@ def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
 
 
 def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
-    """Rows a dead sender left: ``sending`` becomes ``unknown``; its claims are released."""
+    """At the start of a run: take over what dead senders left, and make the rows a previous
+    run left deferred "for the next run" due now. Returns how many became unknown."""
     now = now or utcnow()
+    lost = take_over(engine, issue_id, now)
+    with session_scope(engine) as session:
+        session.execute(
+            update(Delivery)
+            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "deferred")
+            .where(col(Delivery.next_attempt_at).is_(None))
+            .values(next_attempt_at=now)
+        )
+    return lost
+
+
+def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
+    """Rows a dead sender left: ``sending`` becomes ``unknown`` (never resent silently), its
+    other claims are released. Dead: on this host, its pid is gone (a live one keeps its rows
+    however slow it is); elsewhere, its lease ran out. Writes nothing when nobody is dead."""
+    now = now or utcnow()
+    mine = col(Delivery.issue_id) == issue_id
     with session_scope(engine) as session:
         claimers = session.exec(
-            select(Delivery.claimed_by)
-            .where(Delivery.issue_id == issue_id, col(Delivery.claimed_by).is_not(None))
-            .distinct()
-        ).all()
-        dead = [c for c in claimers if c and not _alive(c)]
-        gone = or_(col(Delivery.claimed_by).in_(dead), col(Delivery.lease_until) < now)
+            select(Delivery.claimed_by).where(mine, col(Delivery.claimed_by).is_not(None)).distinct()
+        )
+        local = [c for c in claimers if c and _local(c)]
+        dead = [c for c in local if not _alive(c)]
+        expired = and_(col(Delivery.lease_until) < now, col(Delivery.claimed_by).not_in(local))  # other hosts'
+        if not dead and session.exec(select(Delivery.id).where(mine, expired).limit(1)).first() is None:
+            return 0
+    with writing(engine), session_scope(engine) as session:
+        gone = or_(col(Delivery.claimed_by).in_(dead), expired)
         lost = session.execute(
             update(Delivery)
             .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "sending", gone)
@@ -111,13 +139,19 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
             .where(col(Delivery.issue_id) == issue_id, col(Delivery.status).in_(("queued", "deferred")), gone)
             .values(claimed_by=None, lease_until=None)
         )
-        session.execute(  # deferred rows left "for the next run" become due now
-            update(Delivery)
-            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "deferred")
-            .where(col(Delivery.next_attempt_at).is_(None))
-            .values(next_attempt_at=now)
-        )
     return int(lost or 0)
+
+
+def claimed_by_others(engine: Engine, issue_id: int, me: str) -> bool:
+    """Whether rows of the issue still to send (or in flight) are claimed by another sender."""
+    with session_scope(engine) as session:
+        found = session.exec(
+            select(Delivery.id)
+            .where(Delivery.issue_id == issue_id, col(Delivery.status).in_(("queued", "deferred", "sending")))
+            .where(col(Delivery.claimed_by).is_not(None), col(Delivery.claimed_by) != me)
+            .limit(1)
+        ).first()
+    return found is not None
 
 
 def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now: datetime | None = None) -> list[int]:
@@ -163,6 +197,7 @@ class Recipient:
     """What a sender needs of a reader, read without the ORM (the hot path reads thousands)."""
 
     id: int
+    public_id: str
     email: str
     name: str
     segment_key: str
@@ -183,8 +218,9 @@ class Claimed:
     subscriber: Recipient
 
 
-_RECIPIENT = (Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.segment_key, Subscriber.roles,
-              Subscriber.locations, Subscriber.remote, Subscriber.seniority, Subscriber.audience)  # fmt: skip
+_RECIPIENT = (Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.name, Subscriber.segment_key,
+              Subscriber.roles, Subscriber.locations, Subscriber.remote, Subscriber.seniority,
+              Subscriber.audience)  # fmt: skip
 
 
 def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
@@ -255,16 +291,32 @@ def finish(
 def _mark_bounced(
     session: Any, subscriber_id: int, issue_id: int | None, method: str, detail: str, now: datetime
 ) -> bool:
-    """An active reader becomes bounced (suppressed), with an event naming why; False if not active."""
-    changed = session.execute(
-        update(Subscriber)
-        .where(col(Subscriber.id) == subscriber_id, col(Subscriber.status) == "active")
-        .values(status="bounced", updated_at=now)
-    ).rowcount
-    if changed:
-        session.add(Event(subscriber_id=subscriber_id, issue_id=issue_id, kind="bounced", method=method,
-                          detail=detail, created_at=now))  # fmt: skip
-    return bool(changed)
+    """The reader becomes bounced (suppressed), with an event naming why; False if they were not
+    active or pending (or bounced already)."""
+    return status.change_by_id(session, subscriber_id, Status.BOUNCED, method, issue_id=issue_id, detail=detail,
+                               now=now)  # fmt: skip
+
+
+def _about_mailbox(reply: str) -> bool:
+    """Whether a stored reply ("452 4.2.2 mailbox full") was about the reader's mailbox."""
+    code = int(reply[:3]) if reply[:3].isdigit() else 0
+    return concern_of(code, reply[4:], "RCPT") in (Concern.MAILBOX, Concern.MAILBOX_STATE)
+
+
+def requeue_refused(engine: Engine, ids: Sequence[int]) -> int:
+    """Messages a run stopped on (the server refused us, not the readers) go back in the
+    queue, their reply kept, for the next run once the cause is mended."""
+    if not ids:
+        return 0
+    with writing(engine), session_scope(engine) as session:
+        return int(
+            session.execute(
+                update(Delivery)
+                .where(col(Delivery.id).in_(ids), col(Delivery.status) == "failed")
+                .values(status="queued", claimed_by=None, lease_until=None, next_attempt_at=None, updated_at=utcnow())
+            ).rowcount  # type: ignore[attr-defined]
+            or 0
+        )
 
 
 def resend_unknown(engine: Engine, issue_id: int) -> int:
@@ -302,6 +354,7 @@ class Outcome:
     status: str
     reply: str
     retry_at: datetime | None = None
+    concern: str = ""  # what a refusal was about (digest.replies.Concern)
 
 
 _ACTIVE = (
@@ -404,16 +457,16 @@ class Stepper:
 
 
 def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: int | None = None) -> bool:
-    """A message left deferred at the end of a run: when the reader has been deferred in
-    ``limit`` issues, they are suppressed as bounced (delivery.max_soft_failures)."""
+    """A message left deferred at the end of a run because of the reader's mailbox (full, say):
+    when the reader's mailbox has deferred them in ``limit`` issues, they are suppressed as
+    bounced (delivery.max_soft_failures). Deferrals about the relay or the network never count."""
     now = utcnow()
     with writing(engine), session_scope(engine) as session:
         subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
-        deferred = session.exec(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.subscriber_id == subscriber_id, Delivery.status == "deferred")
-        ).one()
+        replies = session.exec(
+            select(Delivery.reply).where(Delivery.subscriber_id == subscriber_id, Delivery.status == "deferred")
+        ).all()
+        deferred = sum(_about_mailbox(reply) for reply in replies)
         if deferred < limit:
             return False
         return _mark_bounced(session, subscriber_id, issue_id, "soft", f"deferred in {deferred} issue(s)", now)

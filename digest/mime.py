@@ -71,11 +71,11 @@ def sender_parts(sender: str) -> tuple[str, str, str]:
     return name, address, address.rpartition("@")[2] or "localhost"
 
 
-def message_id(week: str, subscriber_id: int, sender: str) -> str:
-    """Deterministic per (issue, subscriber): a resend carries the same Message-ID."""
+def message_id(week: str, public_id: str, sender: str) -> str:
+    """Deterministic per (issue, reader), and naming the reader's public id, never the row
+    id: a resend carries the same Message-ID, and it says nothing of the list's size."""
     domain = sender_parts(sender)[2]
-    tag = hashlib.sha256(f"{week}:{subscriber_id}:{domain}".encode()).hexdigest()[:12]
-    return f"<digest.{week}.{subscriber_id}.{tag}@{domain}>"
+    return f"<digest.{week}.{public_id}@{domain}>"
 
 
 def list_headers(newsletter_name: str, sender: str) -> tuple[str, str]:

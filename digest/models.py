@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from digest.dbtypes import UTCDateTime
 from digest.preferences import Preferences
+from digest.publicid import new_public_id
 
 
 class Source(SQLModel, table=True):
@@ -96,6 +97,7 @@ class Subscriber(SQLModel, table=True):
     """A reader; the email is stored normalised (lower case), so case variants are one person."""
 
     id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(default_factory=new_public_id, unique=True, max_length=32)  # in links; never the row id
     email: str = Field(unique=True, max_length=320)
     name: str = Field(default="", sa_type=Text)
     status: str = Field(default="active", max_length=16, index=True)
@@ -107,6 +109,7 @@ class Subscriber(SQLModel, table=True):
     segment_key: str = Field(default="", max_length=64, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    asked_to_return_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a confirmation link's time
 
     @property
     def preferences(self) -> Preferences:

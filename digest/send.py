@@ -14,18 +14,20 @@ from sqlmodel import col, select
 
 from digest import ledger
 from digest.compose import Composer, sample_reader
-from digest.config import Config
+from digest.config import Config, check_public_links
 from digest.db import session_scope
 from digest.dkim_sign import DkimSigner, dkim_signer
 from digest.errors import InputError
 from digest.issues import build_issue, find_issue
 from digest.mime import sender_parts
 from digest.models import Delivery, Issue, Source, Subscriber
-from digest.sender import RateLimiter, Run, run_processes, run_workers
+from digest.sender import RateLimiter, Refusals, Run, run_processes, run_workers
 from digest.subscribers import normalise_email, seed_if_empty
 from digest.timeutil import utcnow
 from digest.transport import open_transport
 from digest.weeks import parse_week, week_of
+
+EXIT_PROBLEMS, EXIT_STOPPED, EXIT_ABORTED = 5, 6, 7
 
 
 @dataclass
@@ -43,7 +45,7 @@ class SendOptions:
 @dataclass
 class SendReport:
     week: str
-    status: str  # sent | skipped | dry-run | test
+    status: str  # sent | stopped (rows left: SIGTERM, --limit) | skipped | dry-run | test
     sent: int = 0
     failed: int = 0
     deferred: int = 0
@@ -55,6 +57,14 @@ class SendReport:
     @property
     def ok(self) -> bool:
         return not (self.failed or self.deferred or self.unknown)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all went out; 5 some failed, were deferred or are unknown; 6 stopped with rows left.
+        (7, a run the mail server or the database stopped, is SendAborted's.)"""
+        if self.status == "stopped":
+            return EXIT_STOPPED
+        return 0 if self.ok else EXIT_PROBLEMS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +109,7 @@ def send(
     on_message: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SendReport:
+    check_public_links(config.settings)  # a real send never mails links to localhost or over http
     signer = dkim_signer(config)  # an unusable key stops the run before it ingests or builds
     seed = config.file.delivery.seed_readers
     if seed:
@@ -125,9 +136,10 @@ def send(
         on_start(min(pending, options.limit) if options.limit is not None else pending)
     run = Run(
         engine=engine, config=config, issue=issue, composer=composer,
-        transport_factory=lambda: open_transport(config.settings.smtp_url), signer=signer,
+        transport_factory=lambda: open_transport(config.settings.smtp_url, config.file.delivery.helo), signer=signer,
         limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else config.file.delivery.rate),
         stop=stop or threading.Event(), on_message=on_message,
+        refusals=Refusals(config.file.delivery.refusals_in_a_row),
     )  # fmt: skip
     workers = options.workers or config.file.delivery.workers
     processes = min(options.processes or config.file.delivery.processes, workers)
@@ -137,6 +149,8 @@ def send(
         else:
             run_workers(run, workers)
     report = _report(engine, run, recovered)
+    if report.remaining and (run.stop.is_set() or run.limit_reached):
+        report.status = "stopped"
     if run.failure is not None:
         report.note = f"stopped: {run.failure}"
         raise SendAborted(str(run.failure), report)
@@ -156,7 +170,10 @@ def _progress_of(on_message: Callable[[str], None] | None) -> Callable[[int], No
 
 
 class SendAborted(InputError):
-    """The run stopped early (the mail server cannot be reached); the report says how far it got."""
+    """The run stopped early (the mail server cannot be reached or refuses us, the database
+    failed); the report says how far it got."""
+
+    exit_code = EXIT_ABORTED
 
     def __init__(self, message: str, report: SendReport) -> None:
         super().__init__(message)
@@ -191,7 +208,7 @@ def _send_test_copy(
     if reader is None:
         reader = sample_reader()
         reader.email = address
-    transport = open_transport(config.settings.smtp_url)
+    transport = open_transport(config.settings.smtp_url, config.file.delivery.helo)
     try:
         data = composer.message_for(reader, utcnow())
         transport.send(sender_parts(config.newsletter.sender)[1], address, signer.sign(data) if signer else data)

@@ -1,9 +1,14 @@
 """Signed, opaque tokens for links in emails (unsubscribe, resubscribe, confirm).
 
-A token is 44 URL-safe characters: the ids (packed, not readable as an address) and an
-HMAC-SHA256 over the purpose and the ids. The purpose is bound into the MAC, so a token
-made for one purpose is refused for another. Several keys may be given: the first signs,
-all verify (rotation). Tokens do not expire: an unsubscribe link must work for ever."""
+A token is 54 URL-safe characters: the reader's random public id (16 bytes, never the row
+id: it says nothing of list order or size, and survives export, import and a move to
+another database), the issue's id, and an HMAC-SHA256 over the purpose and both, cut to
+16 bytes (128 bits). The purpose is bound into the MAC, so a token made for one purpose is
+refused for another. Several keys may be given: the first signs and must be 32 bytes or
+more; all verify (rotation). Tokens do not expire: an unsubscribe link must work for ever.
+
+Links mailed before readers had public ids (43 characters, naming the row id) still verify;
+they act only on a reader who existed when public ids came in (see ``digest.links``)."""
 
 from __future__ import annotations
 
@@ -18,18 +23,29 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from digest.config import check_keys
 from digest.db import session_scope
 from digest.errors import DigestError
 from digest.models import Setting
 
 PURPOSES = {"unsubscribe": b"U", "resubscribe": b"R", "confirm": b"C"}
-_IDS = struct.Struct(">QQ")
+_IDS = struct.Struct(">16sQ")  # public id, issue id
+_LEGACY_IDS = struct.Struct(">QQ")  # row id, issue id: links mailed before public ids
 MAC_BYTES = 16
 GENERATED_KEY = "secret_key"
 
 
 class BadToken(DigestError):
     """A token that is damaged, forged, or made for another purpose."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a genuine token names: a reader (by public id, or by row id for a legacy link) and an issue."""
+
+    public_id: str | None
+    issue_id: int
+    legacy_row_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,30 +56,33 @@ class Signer:
     def from_keys(cls, keys: Sequence[str]) -> Signer:
         if not keys:
             raise ValueError("at least one key is needed")
+        check_keys(keys)
         return cls(tuple(k.encode() for k in keys))
 
     def _mac(self, key: bytes, purpose: str, packed: bytes) -> bytes:
         return hmac.digest(key, PURPOSES[purpose] + packed, "sha256")[:MAC_BYTES]
 
-    def sign(self, purpose: str, subscriber_id: int, issue_id: int = 0) -> str:
-        packed = _IDS.pack(subscriber_id, issue_id)
-        raw = packed + self._mac(self.keys[0], purpose, packed)
-        return _encode(raw)
+    def sign(self, purpose: str, public_id: str, issue_id: int = 0) -> str:
+        packed = _IDS.pack(bytes.fromhex(public_id), issue_id)
+        return _encode(packed + self._mac(self.keys[0], purpose, packed))
 
-    def verify(self, purpose: str, token: str) -> tuple[int, int]:
-        """(subscriber_id, issue_id) when the token is genuine; BadToken otherwise."""
+    def verify(self, purpose: str, token: str) -> Link:
+        """The link a genuine token names; BadToken otherwise."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raise BadToken("damaged link") from None
-        if len(raw) != _IDS.size + MAC_BYTES or purpose not in PURPOSES or _encode(raw) != token:
+        ids = _IDS if len(raw) == _IDS.size + MAC_BYTES else _LEGACY_IDS
+        if len(raw) != ids.size + MAC_BYTES or purpose not in PURPOSES or _encode(raw) != token:
             raise BadToken("damaged link")  # only the one spelling sign() gives: no padding, no spare bits
-        packed, mac = raw[: _IDS.size], raw[_IDS.size :]
+        packed, mac = raw[: ids.size], raw[ids.size :]
         valid = [hmac.compare_digest(mac, self._mac(key, purpose, packed)) for key in self.keys]
         if not any(valid):
             raise BadToken("this link is not valid")
-        subscriber_id, issue_id = _IDS.unpack(packed)
-        return int(subscriber_id), int(issue_id)
+        reader, issue_id = ids.unpack(packed)
+        if ids is _LEGACY_IDS:
+            return Link(None, int(issue_id), legacy_row_id=int(reader))
+        return Link(reader.hex(), int(issue_id))
 
 
 def signer_for(engine: Engine, configured: Sequence[str]) -> Signer:

@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.errors import ConfigError, DigestError
 from digest.mime import dot_stuffed
+from digest.replies import bounces_reader, concern_of
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,16 @@ class Reply:
 
 
 class DeliveryProblem(Exception):
+    """A message not accepted; ``concern`` says whether it is about the reader's mailbox or about us."""
+
     def __init__(self, reply: Reply, stage: str = "") -> None:
         super().__init__(str(reply))
         self.reply, self.stage = reply, stage
+        self.concern = concern_of(reply.code, reply.text, stage)
+
+    @property
+    def bounces_reader(self) -> bool:
+        return bounces_reader(self.reply.code, self.concern)
 
 
 class TemporaryFailure(DeliveryProblem):
@@ -59,14 +67,21 @@ class TransportError(DigestError):
     """The mail server cannot be reached or refuses us altogether (nothing was sent)."""
 
 
+class Next(NamedTuple):
+    """The message that follows: its envelope may be sent ahead (RFC 2920), with its SIZE (RFC 1870)."""
+
+    recipient: str
+    size: int
+
+
 class Transport(Protocol):
     """``send`` takes the message as it is, or with ``stuffed=True`` already dot-stuffed for
     SMTP DATA (RFC 5321 4.5.2), as the composer can make it at no cost per message."""
 
     def connect(self) -> None: ...
 
-    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: str | None = None) -> Reply:
-        """``then``: the recipient of the next message, whose envelope an SMTP transport may
+    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: Next | None = None) -> Reply:
+        """``then``: the recipient and size of the next message, whose envelope an SMTP transport may
         send right behind this body (RFC 2920), saving a round trip; others ignore it."""
         ...
 
@@ -83,6 +98,7 @@ class SmtpSettings:
     password: str | None = None
     timeout: float = 30.0
     cafile: str | None = None
+    helo: str | None = None  # the EHLO name; None: this host's fully qualified name
 
     def describe(self) -> str:
         scheme = "smtps" if self.implicit_tls else "smtp"
@@ -90,11 +106,21 @@ class SmtpSettings:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
-def parse_smtp_url(url: str) -> SmtpSettings:
+_YES, _NO = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _flag(query: dict[str, str], key: str) -> bool:
+    value = query.get(key, "false").strip().lower()
+    if value not in _YES + _NO:
+        raise ConfigError(f"{key}={query[key]!r}: expected true/false, yes/no or 1/0", where="DIGEST_SMTP_URL")
+    return value in _YES
+
+
+def parse_smtp_url(url: str, helo: str | None = None) -> SmtpSettings:
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ConfigError("expected smtp://host:port, smtps://host:465 or maildir:PATH", where="DIGEST_SMTP_URL")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     unknown = set(query) - {"starttls", "timeout", "cafile"}
     if unknown:
         raise ConfigError(f"unknown option {sorted(unknown)[0]!r}", where="DIGEST_SMTP_URL")
@@ -105,16 +131,40 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         raise ConfigError(str(exc), where="DIGEST_SMTP_URL") from None
     return SmtpSettings(
         host=parts.hostname, port=port, implicit_tls=parts.scheme == "smtps",
-        starttls=query.get("starttls", "false").lower() in ("1", "true", "yes"),
+        starttls=_flag(query, "starttls"),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        timeout=timeout, cafile=query.get("cafile"),
+        timeout=timeout, cafile=query.get("cafile") or None, helo=helo,
     )  # fmt: skip
 
 
 def tls_context(cafile: str | None) -> ssl.SSLContext:
     """Certificates are always verified (smtplib does not verify without a context)."""
     return ssl.create_default_context(cafile=cafile)
+
+
+def _unreachable(s: SmtpSettings, exc: BaseException) -> TransportError:
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return TransportError(f"{s.describe()} refused the login: {exc.smtp_code} {_text(exc.smtp_error)}".strip())
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return TransportError(f"{s.describe()} refused the connection: {exc.smtp_code} {_text(exc.smtp_error)}")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return TransportError(f"{s.describe()} does not offer what digest needs: {exc}")
+    if isinstance(exc, ssl.SSLError):
+        return TransportError(f"TLS with {s.describe()} failed: {exc.reason or exc}")
+    return TransportError(f"cannot connect to {s.describe()}: {exc or type(exc).__name__}")
+
+
+def _text(value: bytes | str) -> str:
+    return " ".join((value.decode("utf-8", "replace") if isinstance(value, bytes) else value).split())
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    """QUIT and hang up, whatever state the session is in."""
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        smtp.quit()
+    with contextlib.suppress(OSError):
+        smtp.close()
 
 
 def _classify(code: int, text: bytes | str, stage: str) -> DeliveryProblem:
@@ -135,9 +185,9 @@ def _unstuffed(data: bytes) -> bytes:
 MAX_REPLY_LINE = 4096
 
 
-def _envelope_commands(sender: str, recipient: str) -> bytes:
+def _envelope_commands(sender: str, recipient: str, size: str) -> bytes:
     """MAIL, RCPT and DATA in one write (RFC 2920)."""
-    return f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+    return f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
 
 
 class _Wire:
@@ -184,27 +234,36 @@ class SmtpTransport:
         self.settings = settings
         self._wire: _Wire | None = None
         self._primed: tuple[str, str] | None = None  # an envelope sent ahead, its replies not read yet
+        self._size_limit: int | None = None  # the server's SIZE (RFC 1870), when it declares one
 
     def _connect(self) -> _Wire:
         s = self.settings
+        helo = s.helo or socket.getfqdn()
+        if s.implicit_tls:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(local_hostname=helo, timeout=s.timeout, context=tls_context(s.cafile))
+        else:
+            smtp = smtplib.SMTP(local_hostname=helo, timeout=s.timeout)
         try:
-            if s.implicit_tls:
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=tls_context(s.cafile))
-            else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            smtp.ehlo()
-            if s.starttls:
-                smtp.starttls(context=tls_context(s.cafile))
-                smtp.ehlo()
-            if s.username:
-                smtp.login(s.username, s.password or "")
-        except smtplib.SMTPAuthenticationError as exc:
-            raise TransportError(f"{s.describe()} refused the login: {exc.smtp_code}") from None
-        except ssl.SSLError as exc:
-            raise TransportError(f"TLS with {s.describe()} failed: {exc.reason or exc}") from None
+            self._greet(smtp)
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransportError(f"cannot connect to {s.describe()}: {exc or type(exc).__name__}") from None
+            _quit(smtp)  # a refused greeting or login, or a missing STARTTLS, still ends with QUIT
+            raise _unreachable(s, exc) from None
+        size = smtp.esmtp_features.get("size", "").strip()
+        self._size_limit = int(size) if size.isdigit() and int(size) > 0 else None
         return _Wire(smtp)
+
+    def _greet(self, smtp: smtplib.SMTP) -> None:
+        s = self.settings
+        smtp._host = s.host  # type: ignore[attr-defined]  # what STARTTLS checks the certificate against
+        code, text = smtp.connect(s.host, s.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, text)
+        smtp.ehlo()
+        if s.starttls:
+            smtp.starttls(context=tls_context(s.cafile))
+            smtp.ehlo()
+        if s.username:
+            smtp.login(s.username, s.password or "")
 
     def connect(self) -> None:
         """Open the connection now, so an unreachable server stops a run before any message."""
@@ -218,7 +277,7 @@ class SmtpTransport:
                 self._wire.smtp.close()
         self._wire = None
 
-    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: str | None = None) -> Reply:
+    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: Next | None = None) -> Reply:
         if self._primed is not None and self._primed != (sender, recipient):
             self._drop()  # the envelope sent ahead was for someone else: end that transaction unfinished
         if self._wire is None:
@@ -227,6 +286,7 @@ class SmtpTransport:
         payload = data if stuffed else dot_stuffed(data)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
+        self._refuse_oversize(len(payload))
         try:
             return self._transaction(wire, sender, recipient, payload, then)
         except DeliveryProblem as problem:
@@ -236,7 +296,23 @@ class SmtpTransport:
                 self._reset(wire)
             raise
 
-    def _transaction(self, wire: _Wire, sender: str, recipient: str, payload: bytes, then: str | None) -> Reply:
+    def _oversize(self, size: int) -> bool:
+        return self._size_limit is not None and size > self._size_limit
+
+    def _refuse_oversize(self, size: int) -> None:
+        """Never send what the server said it will not take (RFC 1870)."""
+        if self._oversize(size):
+            if self._primed is not None:
+                self._drop()  # the server waits for this body: hang up rather than send it
+            reply = Reply(552, f"5.3.4 not sent: the message ({size:,} bytes) is over the server's SIZE limit "
+                          f"({self._size_limit:,} bytes)")  # fmt: skip
+            raise PermanentFailure(reply, "MAIL")
+
+    def _size(self, wire: _Wire, size: int) -> str:
+        """The SIZE parameter of MAIL FROM, when the server offers the extension."""
+        return f" SIZE={size}" if wire.smtp.has_extn("size") else ""
+
+    def _transaction(self, wire: _Wire, sender: str, recipient: str, payload: bytes, then: Next | None) -> Reply:
         stage = "MAIL"
         pipelining = wire.smtp.has_extn("pipelining")
         try:
@@ -244,17 +320,17 @@ class SmtpTransport:
                 self._primed = None
                 stage = self._envelope_replies(wire)
             elif pipelining:
-                wire.write(_envelope_commands(sender, recipient))
+                wire.write(_envelope_commands(sender, recipient, self._size(wire, len(payload))))
                 stage = self._envelope_replies(wire)
             else:
-                stage = self._envelope(wire, sender, recipient)
+                stage = self._envelope(wire, sender, recipient, self._size(wire, len(payload)))
             wire.write(payload + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise TemporaryFailure(Reply(0, f"connection lost at {stage}: {exc or 'disconnected'}"), stage) from None
         try:
-            if then is not None and pipelining:  # RFC 2920: the next envelope may follow the end of DATA
-                wire.write(_envelope_commands(sender, then))
-                self._primed = (sender, then)
+            if then is not None and pipelining and not self._oversize(then.size):  # RFC 2920: it may follow DATA
+                wire.write(_envelope_commands(sender, then.recipient, self._size(wire, then.size)))
+                self._primed = (sender, then.recipient)
             code, text = wire.reply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise UnknownOutcome(Reply(0, f"connection lost after the end of DATA: {exc or 'disconnected'}")) from None
@@ -267,9 +343,9 @@ class SmtpTransport:
         wire.write(line.encode("utf-8") + b"\r\n")
         return wire.reply()
 
-    def _envelope(self, wire: _Wire, sender: str, recipient: str) -> str:
+    def _envelope(self, wire: _Wire, sender: str, recipient: str, size: str) -> str:
         """MAIL, RCPT and DATA one at a time; returns the stage reached (DATA: ready for the body)."""
-        code, text = self._command(wire, f"MAIL FROM:<{sender}>")
+        code, text = self._command(wire, f"MAIL FROM:<{sender}>{size}")
         if code != 250:
             raise _classify(code, text, "MAIL")
         code, text = self._command(wire, f"RCPT TO:<{recipient}>")
@@ -328,7 +404,7 @@ class MaildirTransport:
     def connect(self) -> None:
         pass
 
-    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: str | None = None) -> Reply:
+    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: Next | None = None) -> Reply:
         if stuffed:
             data = _unstuffed(data)
         name = f"{time.time():.6f}.P{os.getpid()}Q{next(self._sequence)}.{socket.gethostname()}"
@@ -348,11 +424,12 @@ class MaildirTransport:
         pass
 
 
-def open_transport(url: str) -> Transport:
-    """``maildir:PATH`` (relative to the current folder), ``smtp://`` or ``smtps://``."""
+def open_transport(url: str, helo: str | None = None) -> Transport:
+    """``maildir:PATH`` (relative to the current folder), ``smtp://`` or ``smtps://``;
+    ``helo``: the name an SMTP transport gives in EHLO (default: this host's FQDN)."""
     if url.startswith("maildir:"):
         path = url.removeprefix("maildir:").removeprefix("//")
         if not path:
             raise ConfigError("maildir: needs a folder, e.g. maildir:./outbox", where="DIGEST_SMTP_URL")
         return MaildirTransport(Path(path).expanduser().absolute())
-    return SmtpTransport(parse_smtp_url(url))
+    return SmtpTransport(parse_smtp_url(url, helo))

@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from digest.config import load_config
@@ -63,6 +65,12 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--profile", metavar="FILE", help="record `digest send` with py-spy into FILE (raw stacks)")
     parser.add_argument("--dkim", action="store_true", help="sign every message (a fresh 2048-bit RSA key)")
+    parser.add_argument(
+        "--compare-synchronous",
+        metavar="MODE",
+        help="each round, also send with SQLite's "
+        "synchronous=MODE (NORMAL: before durable commits), to read their cost in the same run",
+    )
     args = parser.parse_args()
     sink_bin, source_bin = tool("smtp-sink"), tool("smtp-source")
     work = Path(tempfile.mkdtemp(prefix="digest-bench-"))
@@ -82,7 +90,7 @@ def main() -> None:
     )
     write_readers(work / "readers.csv", args.readers, args.segments)
     env = {**os.environ, "DIGEST_DATABASE_URL": db_url, "DIGEST_SOURCES": str(work / "sources.yaml"),
-           "DIGEST_SECRET_KEY": "bench"}  # fmt: skip
+           "DIGEST_SECRET_KEY": "bench-key-of-thirty-two-bytes-or-more"}  # fmt: skip
     config = load_config(env, work / "sources.yaml")
     engine = open_database(db_url)
     signing = ", DKIM rsa-sha256 2048" if args.dkim else ""
@@ -97,7 +105,7 @@ def main() -> None:
     time.sleep(0.3)
     env["DIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
     size = _message_size(env, work)
-    ratios, rounds = [], []
+    ratios, rounds, compared = [], [], []
     try:
         for round_number in range(args.rounds):
             if round_number:  # the same issue again: the bench forgets it was sent
@@ -120,6 +128,11 @@ def main() -> None:
             ours, theirs = sent / send_time, args.readers / source_time
             ratios.append(ours / theirs)
             rounds.append((ours, theirs, memory))
+            if args.compare_synchronous:
+                other = _send_with_synchronous(args.compare_synchronous, engine, command, env, work)
+                compared.append((ours, other))
+                print(f"  round {round_number + 1}: synchronous=FULL {ours:,.0f} msg/s, "
+                      f"{args.compare_synchronous} {other:,.0f} msg/s ({ours / other:.1%})")  # fmt: skip
             print(
                 f"  round {round_number + 1}: sent {sent:,} (failed {report.get('failed')}, unknown "
                 f"{report.get('unknown')}); digest send {ours:,.0f} msg/s, smtp-source {theirs:,.0f} msg/s, "
@@ -137,6 +150,12 @@ def main() -> None:
     )
     print(f"  smtp-source   {theirs:9,.0f} msg/s")
     print(f"  ratio         {ours / theirs:9.1%} of the wire" + (" (median round)" if len(rounds) > 1 else ""))
+    if compared:
+        full, other = sorted(compared, key=lambda c: c[0] / c[1])[len(compared) // 2]
+        print(
+            f"  durable commits: FULL {full:,.0f} msg/s against {args.compare_synchronous} {other:,.0f} msg/s "
+            f"({full / other:.1%}, median round; all rounds {', '.join(f'{a / b:.1%}' for a, b in compared)})"
+        )
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -191,6 +210,18 @@ def _memory_mb(pid: int) -> tuple[float, float]:
         return int(fields["Rss"].split()[0]) / 1024, int(fields["Pss"].split()[0]) / 1024
     except (OSError, KeyError, ValueError):
         return 0.0, 0.0
+
+
+def _send_with_synchronous(mode: str, engine: Engine, command: list[str], env: dict[str, str], work: Path) -> float:
+    """The same send again, SQLite's synchronous set to ``mode`` (scripts/synchronous)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM delivery")
+    shim = str(Path(__file__).resolve().parent / "synchronous")
+    other_env = {**env, "DIGEST_BENCH_SYNCHRONOUS": mode, "PYTHONPATH": os.pathsep.join(
+        p for p in (shim, env.get("PYTHONPATH")) if p)}  # fmt: skip
+    seconds, out = timed(f"digest send ({mode})", lambda: RssSampler().run(command, env=other_env, cwd=work))
+    report = json.loads(out[out.find("{") :]) if "{" in out else {}
+    return float(report.get("sent", 0)) / seconds
 
 
 def _message_size(env: dict[str, str], work: Path) -> int:

@@ -38,8 +38,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_database(f"sqlite:///{tmp}/serve.db")
         import_rows(engine, ((n + 2, {"email": f"r{n}@example.com"}) for n in range(2000)))
-        config = Config(Settings(secret_keys=("bench-key",)), SourcesFile())
-        signer = Signer.from_keys(["bench-key"])
+        with engine.connect() as conn:
+            public_ids = [row[0] for row in conn.exec_driver_sql("SELECT public_id FROM subscriber ORDER BY id")]
+        key = "bench-key-of-thirty-two-bytes-or-more"
+        config = Config(Settings(secret_keys=(key,)), SourcesFile())
+        signer = Signer.from_keys([key])
         latencies: list[float] = []
         unexpected: list[str] = []
         lock = threading.Lock()
@@ -51,7 +54,7 @@ def main() -> None:
                 for n in counter:
                     if time.monotonic() > deadline:
                         return
-                    token = signer.sign("unsubscribe", n % 2000 + 1, 1)
+                    token = signer.sign("unsubscribe", public_ids[n % 2000], 1)
                     kind = n % 3
                     started = time.perf_counter()
                     if kind == 0:

@@ -18,6 +18,7 @@ from digest.db import open_database
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("DIGEST_SHARED", ROOT.parent / "shared"))
 CORPUS = SHARED / "corpus"
+KEY = "test-secret-key-for-digest-tests-only"  # 32 bytes or more: the first key signs
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BACKEND = os.environ.get("DIGEST_TEST_DATABASE", "sqlite")
 
@@ -76,7 +77,7 @@ def env(db_url: str, tmp_path: Path) -> dict[str, str]:
         "DIGEST_SOURCES": str(tmp_path / "sources.yaml"),
         "DIGEST_SMTP_URL": f"maildir:{tmp_path / 'outbox'}",
         "DIGEST_BASE_URL": "http://digest.test",
-        "DIGEST_SECRET_KEY": "test-secret-key",
+        "DIGEST_SECRET_KEY": KEY,
     }
 
 
@@ -105,4 +106,4 @@ def needs_corpus() -> pytest.MarkDecorator:
     return pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
 
 
-__all__ = ["CORPUS", "ROOT", "Settings", "config_for", "needs_corpus", "write_config"]
+__all__ = ["CORPUS", "KEY", "ROOT", "Settings", "config_for", "needs_corpus", "write_config"]

@@ -24,12 +24,15 @@ def add_reader(
     seniority: str = "",
     audience: str = "both",
     status: str = "active",
+    public_id: str | None = None,
 ) -> Subscriber:
     now = utcnow()
     reader = Subscriber(
         email=email, name=name, roles=list(roles), locations=list(locations), remote=remote,
         seniority=seniority, audience=audience, status=status, created_at=now, updated_at=now,
     )  # fmt: skip
+    if public_id is not None:
+        reader.public_id = public_id
     with session_scope(engine) as session:
         session.add(reader)
     return reader

@@ -28,6 +28,10 @@ class Faults:
     chaos: float = 0.0  # share of transactions hit by a random fault at a random step
     seed: int = 7
     pipelining: bool = True  # advertise RFC 2920 (aiosmtpd reads pipelined commands in order anyway)
+    every_rcpt: str | None = None  # the reply to every RCPT, e.g. "554 5.7.1 Client host rejected: Access denied"
+    every_data: str | None = None  # the reply at the end of every DATA
+    size_limit: int = 10_000_000  # SIZE in EHLO; bigger messages are refused (552)
+    login: tuple[str, str] | None = None  # AUTH LOGIN/PLAIN offered, and only this user and password pass
 
 
 @dataclass
@@ -36,6 +40,9 @@ class MailSink:
     messages: list[tuple[str, bytes]] = field(default_factory=list)  # (recipient, raw message)
     fired: Counter[str] = field(default_factory=Counter)
     connections: int = 0
+    helos: list[str] = field(default_factory=list)  # the name given in each EHLO
+    mail_options: list[list[str]] = field(default_factory=list)  # the parameters of each MAIL FROM
+    quits: int = 0
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,6 +71,8 @@ class MailSink:
             return "250 OK"
         if fault:
             return fault
+        with self.lock:
+            self.mail_options.append(list(options))
         envelope.mail_from = address
         return "250 OK"
 
@@ -81,13 +90,21 @@ class MailSink:
     ) -> list[str]:
         with self.lock:
             self.connections += 1
+            self.helos.append(hostname)
         session.host_name = hostname
         if self.faults.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
 
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.quits += 1
+        return "221 Bye"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        reply = self._fault(self.faults.rcpt, address) or self._chaos("RCPT")
+        if self.faults.login and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        reply = self.faults.every_rcpt or self._fault(self.faults.rcpt, address) or self._chaos("RCPT")
         if reply == "drop":
             server.transport.close()
             return "250 OK"
@@ -105,7 +122,7 @@ class MailSink:
                 self.messages.append((rcpt, envelope.original_content))
             server.transport.close()  # the message arrived; the reply never will
             return "250 OK"
-        reply = self._fault(self.faults.data, rcpt) or self._chaos("DATA")
+        reply = self.faults.every_data or self._fault(self.faults.data, rcpt) or self._chaos("DATA")
         if reply == "drop":  # after the end of DATA: the message arrived, the reply never will
             with self.lock:
                 self.messages.append((rcpt, envelope.original_content))
@@ -130,8 +147,17 @@ class _Controller(Controller):
         super().__init__(sink, hostname="127.0.0.1", port=free_port(), **kwargs)
 
     def factory(self) -> SMTP:
+        faults = self.sink.faults
+        login = {"authenticator": self._authenticate, "auth_require_tls": False} if faults.login else {}
         return SMTP(self.handler, tls_context=self.tls, require_starttls=False, enable_SMTPUTF8=True,
-                    data_size_limit=10_000_000)  # fmt: skip
+                    data_size_limit=faults.size_limit, **login)  # fmt: skip
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        wanted = self.sink.faults.login
+        ok = isinstance(data, LoginPassword) and wanted == (data.login.decode(), data.password.decode())
+        return AuthResult(success=ok, handled=False)
 
 
 @contextmanager

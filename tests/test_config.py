@@ -53,8 +53,9 @@ def test_the_shipped_sources_yaml_is_valid() -> None:
 def test_environment_defaults_and_overrides() -> None:
     assert Settings.from_env({}).database_url == "sqlite:///digest.db"
     assert Settings.from_env({}).smtp_url == "maildir:./outbox"
-    settings = Settings.from_env({"DIGEST_SECRET_KEY": "new, old", "DIGEST_BASE_URL": "https://x.example/"})
-    assert settings.secret_keys == ("new", "old") and settings.base_url == "https://x.example"
+    new = "n" * 32
+    settings = Settings.from_env({"DIGEST_SECRET_KEY": f"{new}, old", "DIGEST_BASE_URL": "https://x.example/"})
+    assert settings.secret_keys == (new, "old") and settings.base_url == "https://x.example"
     with pytest.raises(ConfigError, match="DIGEST_BASE_URL: not an http"):
         Settings.from_env({"DIGEST_BASE_URL": "javascript:alert(1)"})
 
@@ -69,3 +70,83 @@ def test_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_config({}, tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(("value", "starttls"), [("true", True), ("Yes", True), ("1", True), ("on", True),
+                                                 ("false", False), ("no", False), ("0", False)])  # fmt: skip
+def test_starttls_takes_the_usual_yes_and_no(value: str, starttls: bool) -> None:
+    from digest.transport import parse_smtp_url
+
+    assert parse_smtp_url(f"smtp://relay.example.com:587?starttls={value}").starttls is starttls
+
+
+@pytest.mark.parametrize("value", ["on-please", "ture", "", "2", "enabled"])
+def test_a_starttls_value_that_is_not_yes_or_no_is_refused(value: str) -> None:
+    """`starttls=ture` must not send in clear text."""
+    from digest.transport import parse_smtp_url
+
+    with pytest.raises(ConfigError, match=r"DIGEST_SMTP_URL: starttls=.*expected true/false"):
+        parse_smtp_url(f"smtp://relay.example.com:587?starttls={value}")
+
+
+@pytest.mark.parametrize(
+    ("smtp", "base", "ok"),
+    [
+        ("smtp://relay.example.com:587", "https://digest.example.com", True),
+        ("smtp://relay.example.com:587", "http://digest.example.com", False),
+        ("smtps://relay.example.com", "https://localhost:8000", False),
+        ("smtp://relay.example.com", "https://127.0.0.1", False),
+        ("smtp://relay.example.com", "https://[::1]:8443", False),
+        ("smtp://relay.example.com", "https://127.1", False),
+        ("smtp://relay.example.com", "https://[::ffff:127.0.0.1]", False),
+        ("smtp://relay.example.com", "https://digest.localhost", False),
+        ("smtp://127.0.0.1:2525", "http://localhost:8000", True),  # a test or a local relay: anything goes
+        ("smtp://localhost:25", "http://digest.test", True),
+        ("smtp://[::1]:25", "http://x.test", True),
+        ("maildir:./outbox", "http://localhost:8000", True),
+    ],
+)
+def test_a_real_send_needs_public_https_links(smtp: str, base: str, ok: bool) -> None:
+    from digest.config import check_public_links
+
+    settings = Settings(smtp_url=smtp, base_url=base)
+    if ok:
+        check_public_links(settings)
+    else:
+        with pytest.raises(ConfigError, match=r"DIGEST_BASE_URL: .* needs the public https address"):
+            check_public_links(settings)
+
+
+def test_a_real_send_with_localhost_links_is_one_error_line(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "sources.yaml", tmp_path)
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    env = {**os.environ, "DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIGEST_SMTP_URL":
+           "smtp://relay.example.com:587?starttls=true", "DIGEST_BASE_URL": "http://localhost:8000"}  # fmt: skip
+    env.pop("DIGEST_SOURCES", None)
+    result = subprocess.run([sys.executable, "-m", "digest", "send"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and result.stderr.startswith("Error: DIGEST_BASE_URL: "), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dependency_floors_are_above_known_security_fixes() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    floors = {"starlette": "0.47.2", "python-multipart": "0.0.18", "h11": "0.16", "jinja2": "3.1.6",
+              "cryptography": "42.0.4"}  # fmt: skip
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {Requirement(line).name.lower(): Requirement(line).specifier for line in project["dependencies"]}
+    for name, fixed in floors.items():
+        release = Version(fixed).release
+        below = (*release[:-1], release[-1] - 1)  # the release before the fix
+        assert name in declared, name
+        assert not declared[name].contains(".".join(map(str, below))), f"{name} still admits {below}"
+        assert declared[name].contains(fixed), name

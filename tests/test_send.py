@@ -19,6 +19,7 @@ from digest.issues import build_issue
 from digest.models import Delivery, Event, Subscriber
 from digest.send import SendAborted, SendOptions, send
 from digest.subscribers import remove
+from tests.conftest import KEY
 from tests.helpers import add_reader, ingest_samples
 from tests.smtpserver import Faults, smtp_server
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.dates
 
 def smtp_config(config: Config, port: int, **delivery: object) -> Config:
     settings = replace(config.settings, smtp_url=f"smtp://127.0.0.1:{port}", base_url="http://digest.test",
-                       secret_keys=("k1",))  # fmt: skip
+                       secret_keys=(KEY,))  # fmt: skip
     file = config.file.model_copy(update={"delivery": config.file.delivery.model_copy(update=delivery)})
     return replace(config, settings=settings, file=file)
 

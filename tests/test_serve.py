@@ -17,6 +17,7 @@ from digest.models import Event, Subscriber
 from digest.stats import issue_stats
 from digest.tokens import Signer
 from tests.browser import chromium
+from tests.conftest import KEY
 from tests.helpers import add_reader, ingest_samples
 from tests.webserver import running
 
@@ -24,8 +25,9 @@ pytestmark = pytest.mark.dates
 
 
 @pytest.fixture
-def site(engine: Engine, sample_config: Config) -> tuple[Config, int, list[Subscriber]]:
-    config = replace(sample_config, settings=replace(sample_config.settings, secret_keys=("new-key", "old-key")))
+def site(engine: Engine, sample_config: Config, tmp_path: Path) -> tuple[Config, int, list[Subscriber]]:
+    settings = replace(sample_config.settings, secret_keys=(KEY, "old-key"), smtp_url=f"maildir:{tmp_path / 'box'}")
+    config = replace(sample_config, settings=settings)
     ingest_samples(engine, config)
     build_issue(engine, config)
     issue = find_issue(engine, None)
@@ -43,11 +45,11 @@ def test_one_click_post_in_both_encodings(engine: Engine, site: tuple[Config, in
     config, issue_id, readers = site
     signer = Signer.from_keys(config.settings.secret_keys)
     with running(engine, config) as base, httpx.Client(base_url=base, follow_redirects=False) as client:
-        form = client.post(f"/u/{signer.sign('unsubscribe', readers[0].id or 0, issue_id)}",
+        form = client.post(f"/u/{signer.sign('unsubscribe', readers[0].public_id, issue_id)}",
                            data={"List-Unsubscribe": "One-Click"})  # fmt: skip
-        multipart = client.post(f"/u/{signer.sign('unsubscribe', readers[1].id or 0, issue_id)}",
+        multipart = client.post(f"/u/{signer.sign('unsubscribe', readers[1].public_id, issue_id)}",
                                 files={"List-Unsubscribe": (None, "One-Click")})  # fmt: skip
-        again = client.post(f"/u/{signer.sign('unsubscribe', readers[0].id or 0, issue_id)}",
+        again = client.post(f"/u/{signer.sign('unsubscribe', readers[0].public_id, issue_id)}",
                             data={"List-Unsubscribe": "One-Click"})  # fmt: skip
     assert (form.status_code, multipart.status_code, again.status_code) == (200, 200, 200)
     assert "set-cookie" not in form.headers and "location" not in form.headers
@@ -64,18 +66,18 @@ def test_get_never_unsubscribes_and_bad_tokens_change_nothing(
 ) -> None:
     config, issue_id, readers = site
     signer = Signer.from_keys(config.settings.secret_keys)
-    old_key = Signer.from_keys(["old-key"])
-    good = signer.sign("unsubscribe", readers[2].id or 0, issue_id)
+    old_key = Signer((b"old-key",))  # a short key from before: it only verifies
+    good = signer.sign("unsubscribe", readers[2].public_id, issue_id)
     with running(engine, config) as base, httpx.Client(base_url=base, follow_redirects=False) as client:
         page = client.get(f"/u/{good}")
         forged = client.post("/u/" + good[:-4] + "AAAA", data={"List-Unsubscribe": "One-Click"})
-        wrong_purpose = client.post(f"/u/{signer.sign('resubscribe', readers[2].id or 0, issue_id)}")
+        wrong_purpose = client.post(f"/u/{signer.sign('resubscribe', readers[2].public_id, issue_id)}")
         garbage = client.post("/u/%3Cscript%3E", data={"List-Unsubscribe": "One-Click"})
         huge = client.post(
             f"/u/{good}", content=b"x" * 100_000, headers={"Content-Type": "application/x-www-form-urlencoded"}
         )
         rotated = client.post(
-            f"/u/{old_key.sign('unsubscribe', readers[3].id or 0, issue_id)}", data={"confirm": "yes"}
+            f"/u/{old_key.sign('unsubscribe', readers[3].public_id, issue_id)}", data={"confirm": "yes"}
         )
         health = client.get("/health")
     assert page.status_code == 200 and '<form method="post">' in page.text and "r2@example.com" not in page.text
@@ -98,7 +100,7 @@ def test_get_never_unsubscribes_and_bad_tokens_change_nothing(
 
 def test_the_unsubscribe_page_clicked_in_a_browser(engine: Engine, site: tuple[Config, int, list[Subscriber]]) -> None:
     config, issue_id, readers = site
-    token = Signer.from_keys(config.settings.secret_keys).sign("unsubscribe", readers[0].id or 0, issue_id)
+    token = Signer.from_keys(config.settings.secret_keys).sign("unsubscribe", readers[0].public_id, issue_id)
     with running(engine, config) as base, chromium() as browser:
         page = browser.new_page()
         page.goto(f"{base}/u/{token}")
@@ -108,8 +110,29 @@ def test_the_unsubscribe_page_clicked_in_a_browser(engine: Engine, site: tuple[C
         assert status(engine, readers[0]) == "unsubscribed"
         page.get_by_role("link", name="Resubscribe").click()
         page.get_by_role("button", name="Resubscribe").click()
-        page.wait_for_selector("text=Welcome back")
+        page.wait_for_selector("text=Check your inbox")
+        assert status(engine, readers[0]) == "unsubscribed", "asking to come back is not coming back"
+        page.goto(f"{base}/c/{confirmation_token(config, readers[0].email)}")
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_selector("text=you are subscribed")
     assert status(engine, readers[0]) == "active"
+
+
+def confirmation_token(config: Config, address: str, wait: float = 5.0) -> str:
+    """The /c/ token in the newest confirmation mail to ``address`` in the test's Maildir."""
+    import time
+
+    box = Path(config.settings.smtp_url.removeprefix("maildir:")) / "new"
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        mails = sorted(box.iterdir(), key=lambda f: f.stat().st_mtime) if box.is_dir() else []
+        for mail in reversed(mails):
+            text = mail.read_text().replace("=\n", "")
+            found = re.search(r"/c/([A-Za-z0-9_-]+)", text)
+            if found and f"To: {address}" in text:
+                return found.group(1)
+        time.sleep(0.05)
+    raise AssertionError(f"no confirmation mail to {address}")
 
 
 def test_double_opt_in(engine: Engine, sample_config: Config, tmp_path: Path) -> None:
@@ -119,7 +142,7 @@ def test_double_opt_in(engine: Engine, sample_config: Config, tmp_path: Path) ->
 
     box = tmp_path / "box"
     config = replace(
-        sample_config, settings=replace(sample_config.settings, smtp_url=f"maildir:{box}", secret_keys=("k",))
+        sample_config, settings=replace(sample_config.settings, smtp_url=f"maildir:{box}", secret_keys=(KEY,))
     )
     ingest_samples(engine, config)
     build_issue(engine, config)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -25,6 +25,7 @@ from digest.config import Config
 from digest.issues import build_issue, find_issue
 from digest.models import Subscriber
 from digest.tokens import Signer
+from tests.conftest import KEY
 from tests.helpers import add_reader, ingest_samples
 from tests.webserver import running
 
@@ -36,12 +37,12 @@ TOKEN_CHARS = string.ascii_letters + string.digits + "-_"
 
 
 @pytest.fixture
-def live(engine: Engine, sample_config: Config) -> Iterator[tuple[httpx.Client, Signer, int, list[int]]]:
-    config = replace(sample_config, settings=replace(sample_config.settings, secret_keys=("fuzz-key",)))
+def live(engine: Engine, sample_config: Config) -> Iterator[tuple[httpx.Client, Signer, int, list[str]]]:
+    config = replace(sample_config, settings=replace(sample_config.settings, secret_keys=(KEY,)))
     ingest_samples(engine, config)
     build_issue(engine, config)
     issue = find_issue(engine, None).id or 0
-    readers = [add_reader(engine, f"fuzz{i}@example.com", f"Reader {i}").id or 0 for i in range(READERS)]
+    readers = [add_reader(engine, f"fuzz{i}@example.com", f"Reader {i}").public_id for i in range(READERS)]
     with running(engine, config) as base, httpx.Client(base_url=base, follow_redirects=False, timeout=10) as client:
         yield client, Signer.from_keys(config.settings.secret_keys), issue, readers
 
@@ -84,7 +85,7 @@ bodies = st.one_of(
 )  # fmt: skip
 
 
-def test_any_request_is_answered_safely(engine: Engine, live: tuple[httpx.Client, Signer, int, list[int]]) -> None:
+def test_any_request_is_answered_safely(engine: Engine, live: tuple[httpx.Client, Signer, int, list[str]]) -> None:
     client, _, _, _ = live
     seen: Counter[int] = Counter()
 
@@ -123,7 +124,7 @@ def mutations(token: str) -> st.SearchStrategy[str]:
     ).filter(lambda changed: changed != token)
 
 
-def test_a_changed_token_is_refused(engine: Engine, live: tuple[httpx.Client, Signer, int, list[int]]) -> None:
+def test_a_changed_token_is_refused(engine: Engine, live: tuple[httpx.Client, Signer, int, list[str]]) -> None:
     client, signer, issue, readers = live
     genuine = signer.sign("unsubscribe", readers[0], issue)
     tried = Counter[int]()
@@ -147,7 +148,7 @@ def test_a_changed_token_is_refused(engine: Engine, live: tuple[httpx.Client, Si
 
 
 def test_bytes_that_are_not_http_get_a_400_or_a_closed_socket(
-    live: tuple[httpx.Client, Signer, int, list[int]],
+    live: tuple[httpx.Client, Signer, int, list[str]],
 ) -> None:
     """Malformed request lines and headers straight onto the socket: the server answers 400
     (or hangs up) and goes on serving."""
@@ -157,6 +158,7 @@ def test_bytes_that_are_not_http_get_a_400_or_a_closed_socket(
 
     @SETTINGS
     @given(st.one_of(st.binary(min_size=1, max_size=600), http_like))
+    @example(b"POST http://evil.example/ HTTP/9.9\r\nExpect: 100-continue\r\nExpect: 100-continue")  # no body to read
     def one(raw: bytes) -> None:
         with socket.create_connection(address, timeout=5) as conn:
             conn.sendall(raw + b"\r\n\r\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,33 @@ def test_export_then_import_into_an_empty_database_gives_the_same_list(engine: E
         other.dispose()
 
 
+def test_public_ids_are_kept_made_when_missing_and_a_clash_is_a_rejected_line(engine: Engine, tmp_path: Path) -> None:
+    kept, taken = "a" * 32, "b" * 32
+    subscribers.add(engine, "holder@example.com")
+    holder = subscribers.get(engine, "holder@example.com")
+    assert holder is not None and re.fullmatch(r"[0-9a-f]{32}", holder.public_id)
+    lines = [
+        "email,name,public_id",
+        f"kept@example.com,Kept,{kept.upper()}",  # 2: kept (case does not matter)
+        "made@example.com,Made,",  # 3: made
+        f"twin@example.com,Twin,{kept}",  # 4: the id line 2 took
+        f"thief@example.com,Thief,{holder.public_id}",  # 5: an existing reader's id
+        f"holder@example.com,Holder,{taken}",  # 6: not the id the holder has
+        "bad@example.com,Bad,not-hex",  # 7: not a public id
+    ]
+    (tmp_path / "ids.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = import_file(engine, tmp_path / "ids.csv")
+    assert [r["line"] for r in report.rejected] == [7, 4, 5, 6], report.rejected
+    assert "belongs to another reader" in report.rejected[1]["reason"]
+    assert report.added == 2
+    kept_reader, made = subscribers.get(engine, "kept@example.com"), subscribers.get(engine, "made@example.com")
+    assert kept_reader is not None and kept_reader.public_id == kept
+    assert made is not None and re.fullmatch(r"[0-9a-f]{32}", made.public_id) and made.public_id != kept
+    assert subscribers.get(engine, "twin@example.com") is None and subscribers.get(engine, "thief@example.com") is None
+    again = subscribers.get(engine, "holder@example.com")
+    assert again is not None and again.public_id == holder.public_id
+
+
 def test_unsubscribed_are_not_reactivated_without_fresh_consent(engine: Engine, tmp_path: Path) -> None:
     subscribers.add(engine, "ada@example.com")
     subscribers.remove(engine, "ada@example.com")
@@ -142,6 +170,8 @@ def test_cli_add_list_show_set_remove(tmp_path: Path, env: dict[str, str]) -> No
     assert bad_pref.returncode == 1 and bad_pref.stderr.startswith("Error: --pref 'colour=red'")
     assert run(["subscribers", "set", "ada@example.com", "--pref", "audience=people"], env, tmp_path).returncode == 0
     listed = json.loads(run(["subscribers", "list", "--json"], env, tmp_path).stdout)
+    public_id = listed["subscribers"][0].pop("public_id")
+    assert re.fullmatch(r"[0-9a-f]{32}", public_id), "a random public id, never the row id"
     assert listed == {"subscribers": [{"email": "ada@example.com", "name": "Ada", "status": "active", "roles": ["tpm", "payments"],
                                        "locations": [], "remote": True, "seniority": "", "audience": "people"}]}  # fmt: skip
     assert run(["send"], env, tmp_path).returncode == 0

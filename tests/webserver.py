@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from digest.config import Config
 from digest.web import create_app
+from digest.webguard import TimedH11Protocol
 from tests.smtpserver import free_port
 
 
@@ -19,7 +20,7 @@ from tests.smtpserver import free_port
 def running(engine: Engine, config: Config) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(engine, config), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))  # fmt: skip
+                                           log_level="warning", access_log=False, http=TimedH11Protocol))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -8,6 +8,7 @@ An unsubscribed, bounced or complained address is never re-activated by an impor
 the operator says they have fresh consent; a forgotten address stays suppressed as a
 salted hash."""
 
+from digest.status import STATUSES, SUPPRESSED
 from digest.subscribers.files import ImportReport, export_rows, import_file, import_rows, read_rows, seed_if_empty
 from digest.subscribers.store import (
     History,
@@ -24,8 +25,6 @@ from digest.subscribers.store import (
 )
 from digest.subscribers.validation import (
     FIELDS,
-    STATUSES,
-    SUPPRESSED,
     SubscriberError,
     clean_record,
     normalise_email,

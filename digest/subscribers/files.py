@@ -18,12 +18,15 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from digest import status
 from digest.db import session_scope
 from digest.errors import InputError
 from digest.models import Subscriber, Suppression
 from digest.preferences import Preferences
+from digest.publicid import new_public_id
+from digest.status import SUPPRESSED, Status
 from digest.subscribers.store import _apply, _salt, as_record, iter_subscribers
-from digest.subscribers.validation import BATCH, FIELDS, SUPPRESSED, SubscriberError, clean_record
+from digest.subscribers.validation import BATCH, FIELDS, SubscriberError, clean_record
 from digest.timeutil import utcnow
 
 # ---- files ---------------------------------------------------------------------------------
@@ -198,8 +201,13 @@ def _import_batch(
                 found = session.exec(select(Subscriber).where(col(Subscriber.email).in_(emails)))
                 existing = {s.email: s for s in found}
                 forgotten = _forgotten_among(session, [e for e in emails if e not in existing])
+                holders = _public_id_holders(session, batch)
                 new_rows: list[dict[str, Any]] = []
-                for _line, record in batch:
+                for line, record in batch:
+                    clash = _public_id_clash(record, existing.get(record["email"]), holders)
+                    if clash:
+                        local.rejected.append({"line": line, "reason": clash})
+                        continue
                     _import_one(session, new_rows, existing, record, local, fresh_consent, now, forgotten)
                 if new_rows:  # one executemany INSERT, not one ORM flush per row
                     session.execute(insert(Subscriber), new_rows)
@@ -209,6 +217,7 @@ def _import_batch(
         report.updated += local.updated
         report.unchanged += local.unchanged
         report.kept_suppressed += local.kept_suppressed
+        report.rejected.extend(local.rejected)
         return
     raise InputError("the list kept changing during the import; run it again")
 
@@ -221,6 +230,29 @@ NEW_ROW: dict[str, Any] = {
     "seniority": "",
     "audience": "both",
 }
+
+
+def _public_id_holders(session: Session, batch: list[tuple[int, dict[str, Any]]]) -> dict[str, str]:
+    """Who holds the public ids this batch names: {public_id: email}."""
+    wanted = [record["public_id"] for _, record in batch if record.get("public_id")]
+    if not wanted:
+        return {}
+    found = session.exec(select(Subscriber.public_id, Subscriber.email).where(col(Subscriber.public_id).in_(wanted)))
+    return dict(found.all())
+
+
+def _public_id_clash(record: dict[str, Any], current: Subscriber | None, holders: dict[str, str]) -> str | None:
+    """Why a line's public_id cannot be kept (it belongs to someone else), or None. A line
+    that passes claims the id for the rest of the batch."""
+    wanted = record.get("public_id")
+    if not wanted:
+        return None
+    if current is not None and current.public_id != wanted:
+        return f"public_id {wanted} is not the one {record['email']} has ({current.public_id})"
+    holder = holders.setdefault(wanted, record["email"])
+    if holder != record["email"]:
+        return f"public_id {wanted} belongs to another reader"
+    return None
 
 
 def _forgotten_among(session: Session, emails: list[str]) -> Callable[[str], bool]:
@@ -243,24 +275,24 @@ def _import_one(
     forgotten: Callable[[str], bool],
 ) -> None:
     current = existing.get(record["email"])
-    status = record.get("status")
+    wanted = record.get("status")
     if current is None:
         if forgotten(record["email"]) and not fresh_consent:
             report.kept_suppressed += 1
             return
-        row = {**NEW_ROW, **record, "status": status or "active", "created_at": now, "updated_at": now}
+        row = {**NEW_ROW, "public_id": new_public_id(), **record, "created_at": now, "updated_at": now}
+        row["status"] = status.initial(wanted)
         row["segment_key"] = Preferences.from_json(row).key
         new_rows.append(row)
         report.added += 1
         return
-    if current.status in SUPPRESSED and not fresh_consent and status not in SUPPRESSED:
+    if current.status in SUPPRESSED and not fresh_consent and wanted not in SUPPRESSED:
         report.kept_suppressed += 1
         return
     changed = _apply(current, record, now)
-    if status and status != current.status:
-        current.status, changed = status, True
-    elif fresh_consent and current.status in SUPPRESSED and not status:
-        current.status, changed = "active", True
+    target = Status(wanted) if wanted else Status.ACTIVE if fresh_consent and current.status in SUPPRESSED else None
+    if target is not None:
+        changed = status.change(session, current, target, "import", consent=fresh_consent, now=now) or changed
     if changed:
         session.add(current)
         report.updated += 1

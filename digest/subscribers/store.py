@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
+from digest import status
 from digest.db import session_scope
 from digest.models import Delivery, Event, Setting, Subscriber, Suppression
-from digest.subscribers.validation import BATCH, STATUSES, SUPPRESSED, SubscriberError, clean_record, normalise_email
+from digest.status import STATUSES, SUPPRESSED, Status
+from digest.subscribers.validation import BATCH, SubscriberError, clean_record, normalise_email
 from digest.timeutil import utcnow
 
 # ---- hashing for forgotten addresses -------------------------------------------------------
@@ -65,8 +67,8 @@ def add(
         if existing is None:
             if is_forgotten(session, record["email"]) and not fresh_consent:
                 raise SubscriberError(f"{record['email']} asked to be forgotten; add it only with fresh consent")
-            subscriber = Subscriber(**record, created_at=now, updated_at=now)
-            subscriber.status = "pending" if pending else "active"
+            subscriber = Subscriber(**record, status=status.initial(None, pending=pending), created_at=now,
+                                    updated_at=now)  # fmt: skip
             session.add(subscriber)
             session.flush()
             return subscriber, True
@@ -74,8 +76,8 @@ def add(
             raise SubscriberError(f"{existing.email} is {existing.status}; add it again only with fresh consent")
         _apply(existing, record, now)
         if existing.status in SUPPRESSED:
-            existing.status = "pending" if pending else "active"
-            session.add(Event(subscriber_id=existing.id, kind="resubscribed", method="operator", created_at=now))
+            status.change(session, existing, Status.PENDING if pending else Status.ACTIVE, "operator", consent=True,
+                          now=now)  # fmt: skip
         session.add(existing)
         return existing, False
 
@@ -83,7 +85,7 @@ def add(
 def _apply(subscriber: Subscriber, record: Mapping[str, Any], now: datetime) -> bool:
     changed = False
     for key, value in record.items():
-        if key in ("email", "status"):
+        if key in ("email", "status", "public_id"):  # the status module owns one, links the other
             continue
         if getattr(subscriber, key) != value:
             setattr(subscriber, key, value)
@@ -113,10 +115,7 @@ def remove(engine: Engine, email: str, *, method: str = "operator") -> Subscribe
         subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
         if subscriber is None:
             raise SubscriberError(f"no subscriber {address}")
-        if subscriber.status not in SUPPRESSED:
-            subscriber.status, subscriber.updated_at = "unsubscribed", now
-            session.add(Event(subscriber_id=subscriber.id, kind="unsubscribed", method=method, created_at=now))
-        session.add(subscriber)
+        status.change(session, subscriber, Status.UNSUBSCRIBED, method, now=now)
         return subscriber
 
 
@@ -158,7 +157,7 @@ def as_record(subscriber: Subscriber) -> dict[str, Any]:
     return {
         "email": subscriber.email, "name": subscriber.name, "status": subscriber.status,
         "roles": subscriber.roles, "locations": subscriber.locations, "remote": subscriber.remote,
-        "seniority": subscriber.seniority, "audience": subscriber.audience,
+        "seniority": subscriber.seniority, "audience": subscriber.audience, "public_id": subscriber.public_id,
     }  # fmt: skip
 
 

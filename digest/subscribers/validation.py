@@ -9,10 +9,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import InputError
 from digest.preferences import AUDIENCES
+from digest.publicid import PUBLIC_ID
+from digest.status import STATUSES
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
-SUPPRESSED = ("unsubscribed", "bounced", "complained")
-FIELDS = ("email", "name", "roles", "locations", "remote", "seniority", "audience", "status")
+FIELDS = ("email", "name", "roles", "locations", "remote", "seniority", "audience", "status", "public_id")
 PREFERENCE_KEYS = ("name", "roles", "locations", "remote", "seniority", "audience")
 BATCH = 1000
 _BAD_CHARS = ("\r", "\n", "\0")
@@ -89,6 +89,11 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
         if status not in STATUSES:
             raise SubscriberError(f"status: expected one of {', '.join(STATUSES)}, not {record['status']!r}")
         out["status"] = status
+    if record.get("public_id") not in (None, ""):
+        public_id = str(record["public_id"]).strip().lower()
+        if not PUBLIC_ID.fullmatch(public_id):
+            raise SubscriberError(f"public_id: expected 32 hex digits, not {record['public_id']!r}")
+        out["public_id"] = public_id
     return out
 
 

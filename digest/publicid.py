@@ -1,0 +1,14 @@
+"""A reader's public id: what links and Message-IDs name instead of the row id."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_public_id() -> str:
+    """128 random bits as 32 lower-case hex characters: says nothing of list order or size,
+    and reads the same in any letter case (a VERP address may be folded)."""
+    return secrets.token_hex(16)
