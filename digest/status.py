@@ -40,10 +40,6 @@ SUPPRESSED = (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED)
 _STRENGTH = {Status.PENDING: 0, Status.ACTIVE: 0, Status.UNSUBSCRIBED: 1, Status.BOUNCED: 2, Status.COMPLAINED: 3}
 
 
-class Refused(Exception):
-    """A change the rules do not allow (``allowed`` says why not, without raising)."""
-
-
 def allowed(current: Status, wanted: Status, *, consent: bool = False) -> bool:
     """Whether a reader may go from ``current`` to ``wanted`` (``consent``: fresh consent given)."""
     if current == wanted:

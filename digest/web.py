@@ -58,10 +58,10 @@ def button_form(label: str) -> str:
     return f'<form method="post">{hidden}<button type="submit">{label}</button></form>'
 
 
-def create_app(engine: Engine, config: Config, database: OffLoop | None = None) -> Limits:
+def create_app(engine: Engine, config: Config) -> Limits:
     signer = signer_for(engine, config.settings.secret_keys)
     name = html.escape(config.newsletter.name)
-    db = database or OffLoop()
+    db = OffLoop()
 
     def verified(purpose: str, request: Request) -> Link | None:
         try:
