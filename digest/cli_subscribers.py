@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from digest.cli_support import State, err, friendly_errors, print_json
+from digest.status import STATUSES
 
 
 @click.group("subscribers")
@@ -138,7 +139,7 @@ def subscribers_export(state: State, fmt: str, output: Path | None) -> None:
 
 
 @subscribers_group.command("list")
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained"]))
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
 @click.pass_obj
 @friendly_errors

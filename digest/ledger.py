@@ -28,7 +28,7 @@ from digest.db import SQLITE_BUSY_MS, database_failure, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.models import Delivery, Subscriber
 from digest.preferences import Preferences
-from digest.replies import Concern, concern_of
+from digest.replies import MAILBOX_CONCERNS, concern_of
 from digest.status import Status
 from digest.timeutil import utcnow
 
@@ -95,7 +95,7 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     """At the start of a run: take over what dead senders left, and make the rows a previous
     run left deferred "for the next run" due now. Returns how many became unknown."""
     now = now or utcnow()
-    lost = take_over(engine, issue_id, now)
+    lost, _ = take_over(engine, issue_id, now)
     with session_scope(engine) as session:
         session.execute(
             update(Delivery)
@@ -106,10 +106,11 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     return lost
 
 
-def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
+def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> tuple[int, int]:
     """Rows a dead sender left: ``sending`` becomes ``unknown`` (never resent silently), its
     other claims are released. Dead: on this host, its pid is gone (a live one keeps its rows
-    however slow it is); elsewhere, its lease ran out. Writes nothing when nobody is dead."""
+    however slow it is); elsewhere, its lease ran out. Writes nothing when nobody is dead.
+    Returns (rows made unknown, rows released)."""
     now = now or utcnow()
     mine = col(Delivery.issue_id) == issue_id
     with session_scope(engine) as session:
@@ -120,12 +121,12 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> int
         dead = [c for c in local if not _alive(c)]
         expired = and_(col(Delivery.lease_until) < now, col(Delivery.claimed_by).not_in(local))  # other hosts'
         if not dead and session.exec(select(Delivery.id).where(mine, expired).limit(1)).first() is None:
-            return 0
+            return 0, 0
     with writing(engine), session_scope(engine) as session:
         gone = or_(col(Delivery.claimed_by).in_(dead), expired)
         lost = session.execute(
             update(Delivery)
-            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "sending", gone)
+            .where(mine, col(Delivery.status) == "sending", gone)
             .values(
                 status="unknown",
                 reply=LOST,
@@ -134,12 +135,12 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> int
                 updated_at=now,
             )
         ).rowcount  # type: ignore[attr-defined]
-        session.execute(
+        freed = session.execute(
             update(Delivery)
-            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status).in_(("queued", "deferred")), gone)
+            .where(mine, col(Delivery.status).in_(("queued", "deferred")), gone)
             .values(claimed_by=None, lease_until=None)
-        )
-    return int(lost or 0)
+        ).rowcount  # type: ignore[attr-defined]
+    return int(lost or 0), int(freed or 0)
 
 
 def claimed_by_others(engine: Engine, issue_id: int, me: str) -> bool:
@@ -300,7 +301,7 @@ def _mark_bounced(
 def _about_mailbox(reply: str) -> bool:
     """Whether a stored reply ("452 4.2.2 mailbox full") was about the reader's mailbox."""
     code = int(reply[:3]) if reply[:3].isdigit() else 0
-    return concern_of(code, reply[4:], "RCPT") in (Concern.MAILBOX, Concern.MAILBOX_STATE)
+    return concern_of(code, reply[4:], "RCPT") in MAILBOX_CONCERNS
 
 
 def requeue_refused(engine: Engine, ids: Sequence[int]) -> int:

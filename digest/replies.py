@@ -41,6 +41,9 @@ class Concern(StrEnum):
     CONNECTION = "connection"  # no reply at all: the connection dropped
 
 
+MAILBOX_CONCERNS = (Concern.MAILBOX, Concern.MAILBOX_STATE)  # the reader's own mailbox, for good or for now
+
+
 def enhanced_code(text: str) -> tuple[int, int, int] | None:
     """The RFC 3463 code at the start of a reply's text: ``(5, 1, 1)``, or None."""
     found = _ENHANCED.match(text.lstrip())

@@ -28,7 +28,7 @@ from digest.dkim_sign import DkimSigner
 from digest.errors import DigestError
 from digest.mime import sender_parts
 from digest.models import Delivery, Issue
-from digest.replies import Concern
+from digest.replies import MAILBOX_CONCERNS, Concern
 from digest.timeutil import utcnow
 from digest.transport import (
     DeliveryProblem,
@@ -40,7 +40,6 @@ from digest.transport import (
     UnknownOutcome,
 )
 
-MAILBOX_CONCERNS = (Concern.MAILBOX, Concern.MAILBOX_STATE)
 PROGRESS_EVERY = 32  # a sender process tells the parent its count every this many messages
 TAKEOVER_CHECK = 0.5  # seconds between looks at other senders' claims, once this one has none
 
@@ -287,13 +286,13 @@ def _recorded(run: Run, outcome: ledger.Outcome) -> None:
 
 
 def _others_at_work(run: Run, me: str) -> bool:
-    """Whether other senders still hold rows of this issue. Rows of one that died (its pid is
-    gone on this host, or its lease ran out) are taken over now: in flight, they become
-    unknown; claimed, they come free for this sender."""
-    lost = ledger.take_over(run.engine, run.issue_id)
+    """Whether other senders still hold rows of this issue, or there is more to claim. Rows
+    of one that died (its pid is gone on this host, or its lease ran out) are taken over now:
+    in flight, they become unknown; claimed, they come free, to be claimed next."""
+    lost, freed = ledger.take_over(run.engine, run.issue_id)
     for _ in range(lost):
         run.record("unknown")
-    return ledger.claimed_by_others(run.engine, run.issue_id, me)
+    return bool(freed) or ledger.claimed_by_others(run.engine, run.issue_id, me)
 
 
 def _next_retry_in(run: Run, me: str) -> float | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from digest.models import Event, Subscriber
 from digest.timeutil import utcnow
@@ -84,14 +84,23 @@ def change(
     return True
 
 
-def change_by_id(session: Session, subscriber_id: int, wanted: Status, method: str, **kwargs: object) -> bool:
+def change_by_id(
+    session: Session,
+    subscriber_id: int,
+    wanted: Status,
+    method: str,
+    *,
+    issue_id: int | None = None,
+    detail: str = "",
+    now: datetime | None = None,
+) -> bool:
     """``change`` for a reader known by row id (the ledger's path), locking the row where the
     database can, so two senders bouncing one reader record one event."""
-    from sqlmodel import select
-
     query = select(Subscriber).where(Subscriber.id == subscriber_id).with_for_update()
     subscriber = session.exec(query).first()
-    return subscriber is not None and change(session, subscriber, wanted, method, **kwargs)  # type: ignore[arg-type]
+    return subscriber is not None and change(
+        session, subscriber, wanted, method, issue_id=issue_id, detail=detail, now=now
+    )
 
 
 def initial(requested: str | None, *, pending: bool = False) -> str:
