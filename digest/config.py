@@ -117,7 +117,7 @@ class JsonMapping(_Strict):
     tags: str | None = None
 
 
-class Source(_Strict):
+class SourceSettings(_Strict):
     name: str
     kind: Literal["jobs", "profiles"] = "jobs"
     url: str
@@ -144,7 +144,7 @@ class Source(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _format_fits_kind(self) -> Source:
+    def _format_fits_kind(self) -> SourceSettings:
         allowed = FORMATS if self.kind == "jobs" else PROFILE_FORMATS
         if self.format is not None and self.format not in allowed:
             raise ValueError(f"format: {self.format!r} is not one of {', '.join(allowed)} (kind {self.kind})")
@@ -180,7 +180,7 @@ class Dkim(_Strict):
     key_file: str = Field(description="PEM private key; relative to sources.yaml")
 
 
-class Delivery(_Strict):
+class DeliverySettings(_Strict):
     rate: float = Field(0, ge=0, description="messages per second across all workers; 0 = no limit")
     workers: int = Field(1, ge=1, le=64, description="parallel SMTP connections")
     processes: int = Field(1, ge=1, le=32, description="sender processes sharing the workers (the GIL is the wall)")
@@ -196,9 +196,18 @@ class Delivery(_Strict):
         10, ge=1, description="refusals about us (login, policy, size...) of one kind in a row: the run stops"
     )
     helo: str | None = Field(None, description="the EHLO name (default: this host's fully qualified name)")
-    unsubscribe_mailto: str | None = None
     dkim: Dkim | None = None
     seed_readers: str | None = Field(None, description="CSV imported when the list is empty (demos)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "unsubscribe_mailto" in data:
+            raise ValueError(
+                "unsubscribe_mailto is no longer read (it never reached the message: the List-Unsubscribe "
+                "header is the one-click https link); remove it"
+            )
+        return data
 
     @field_validator("helo")
     @classmethod
@@ -215,14 +224,14 @@ _ADDRESS_LITERAL = re.compile(r"\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+
 
 class SourcesFile(_Strict):
     newsletter: Newsletter = Newsletter()  # type: ignore[call-arg]
-    sources: list[Source] = []
+    sources: list[SourceSettings] = []
     ranking: Ranking = Ranking()
     ingest: Ingest = Ingest()
-    delivery: Delivery = Delivery()
+    delivery: DeliverySettings = DeliverySettings()
 
     @field_validator("sources")
     @classmethod
-    def _unique_names(cls, sources: list[Source]) -> list[Source]:
+    def _unique_names(cls, sources: list[SourceSettings]) -> list[SourceSettings]:
         seen: set[str] = set()
         for source in sources:
             if source.name in seen:
@@ -284,7 +293,7 @@ class Config:
         return self.file.newsletter
 
     @property
-    def sources(self) -> list[Source]:
+    def sources(self) -> list[SourceSettings]:
         return self.file.sources
 
     def path(self, value: str) -> Path:
@@ -292,7 +301,7 @@ class Config:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
 
-    def resolve(self, source: Source) -> str:
+    def resolve(self, source: SourceSettings) -> str:
         """The source's URL, or its file path made absolute against sources.yaml's folder."""
         if source.is_http:
             return source.url

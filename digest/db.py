@@ -8,17 +8,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import alembic.config
 from alembic import command
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    NoSuchModuleError,
-    OperationalError,
-)
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from digest.errors import DatabaseError
@@ -73,8 +69,8 @@ def describe(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def _alembic_config(engine: Engine) -> AlembicConfig:
-    cfg = AlembicConfig()
+def _alembic_config(engine: Engine) -> alembic.config.Config:
+    cfg = alembic.config.Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
@@ -135,12 +131,34 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextmanager
+def database_errors() -> Iterator[None]:
+    """The one place SQLAlchemy's errors (a full disk, a lost server, a lock not granted in
+    time, a pool with no connection free) become ``DatabaseError``. A constraint violation
+    stays ``IntegrityError``: the callers that resolve a race (two builders of one week,
+    say) catch it."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        raise database_failure(exc) from None
+
+
+@contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session committed on success and rolled back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    """A session committed on success and rolled back on any error; database errors come
+    out as ``DatabaseError``."""
+    with database_errors(), Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection (for the hot paths that skip the ORM); errors as ``session_scope``'s."""
+    with database_errors(), engine.connect() as conn:
+        yield conn

@@ -5,14 +5,23 @@ it into one ``Error: ...`` line and a non-zero exit. Anything else is a bug.
 
     DigestError
     ├── ConfigError        sources.yaml or a DIGEST_* variable is wrong
-    ├── DatabaseError      the database cannot be reached or is not initialised
+    ├── DatabaseError      the database cannot be reached, failed mid-work, or is not initialised
     ├── SourceError        one source could not be fetched or parsed (recorded, not fatal)
     │   ├── FetchError     HTTP status, timeout, size cap, redirect cap, missing file
     │   └── ParseError     bad XML, invalid JSON, unknown shape
+    ├── TransportError     the mail server cannot be reached or refuses us altogether
+    ├── RelayRefused       the mail server refused message after message, not for the readers' sake
+    ├── BadToken           a link's token is damaged, forged or made for another purpose
     └── InputError         a bad value given on the command line or in a file
+        ├── SubscriberError  a bad address or subscriber value (with its line in a file)
+        └── SendAborted      a send the mail server or the database stopped (carries its report)
+
+Database errors (SQLAlchemy's) become ``DatabaseError`` in one place, ``digest.db``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class DigestError(Exception):
@@ -55,3 +64,34 @@ class ParseError(SourceError):
 
 class InputError(DigestError):
     """A bad value from the command line or an input file."""
+
+
+class SubscriberError(InputError):
+    """A bad address or value; ``line`` is the physical line of the input file, when there is one."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class SendAborted(InputError):
+    """The run stopped early (the mail server cannot be reached or refuses us, the database
+    failed); ``report`` says how far it got."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class TransportError(DigestError):
+    """The mail server cannot be reached or refuses us altogether (nothing was sent)."""
+
+
+class RelayRefused(DigestError):
+    """The mail server refused message after message for a reason that is not the readers'."""
+
+
+class BadToken(DigestError):
+    """A token that is damaged, forged, or made for another purpose."""

@@ -8,7 +8,7 @@ refused for another. Several keys may be given: the first signs and must be 32 b
 more; all verify (rotation). Tokens do not expire: an unsubscribe link must work for ever.
 
 Links mailed before readers had public ids (43 characters, naming the row id) still verify;
-they act only on a reader who existed when public ids came in (see ``digest.links``)."""
+they act only on a reader who existed when public ids came in (see ``digest.serve.links``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from digest.config import check_keys
 from digest.db import session_scope
-from digest.errors import DigestError
+from digest.errors import BadToken
 from digest.models import Setting
 
 PURPOSES = {"unsubscribe": b"U", "resubscribe": b"R", "confirm": b"C"}
@@ -33,10 +33,6 @@ _IDS = struct.Struct(">16sQ")  # public id, issue id
 _LEGACY_IDS = struct.Struct(">QQ")  # row id, issue id: links mailed before public ids
 MAC_BYTES = 16
 GENERATED_KEY = "secret_key"
-
-
-class BadToken(DigestError):
-    """A token that is damaged, forged, or made for another purpose."""
 
 
 @dataclass(frozen=True)

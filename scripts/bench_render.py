@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from digest.build.issue import BuildSettings, Pool, rank_segment
+from digest.build.ranking import JobCandidate, PersonCandidate, picks_of
 from digest.config import Config, Settings, SourcesFile
-from digest.issues import Pool, rank_segment
-from digest.mime import Envelope, build_message
 from digest.preferences import Preferences
-from digest.ranking import JobCandidate, PersonCandidate
-from digest.render import JobView, PersonView, Reader, Renderer
+from digest.render.mime import Envelope, assemble, quoted_printable
+from digest.render.renderer import JobView, PersonView, Reader, Renderer
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 ROLES = ["product manager", "technical product manager", "product designer", "payments", "api", "data",
@@ -74,7 +74,10 @@ def run(readers: int, segments: int, with_mime: bool) -> None:
     renderer = Renderer(config, "2026-W48", job_views, person_views)
     prefs = segment_preferences(segments)
     started = time.perf_counter()
-    picks = {p.key: [pick.to_json() for pick in rank_segment(config, pool, p, NOW)] for p in prefs}
+    picks = {
+        p.key: picks_of([pick.to_json() for pick in rank_segment(BuildSettings.of(config), pool, p, NOW)])
+        for p in prefs
+    }
     ranked = time.perf_counter()
     drafts = {p.key: renderer.draft(p, picks[p.key]) for p in prefs}
     drafted = time.perf_counter()
@@ -86,7 +89,9 @@ def run(readers: int, segments: int, with_mime: bool) -> None:
         if with_mime:
             envelope = Envelope("Digest <d@example.com>", f"Reader {n}", f"reader{n}@example.com", email.subject,
                                 f"<{n}@example.com>", NOW, f"https://digest.example.com/u/token{n}")  # fmt: skip
-            size += len(build_message(envelope, email.text, email.html))
+            size += len(
+                assemble(envelope, quoted_printable(email.text) + b"\r\n", quoted_printable(email.html) + b"\r\n")
+            )
         else:
             size += len(email.html)
     done = time.perf_counter()

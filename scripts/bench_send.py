@@ -28,10 +28,10 @@ from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from digest.build.issue import build_issue
 from digest.config import load_config
 from digest.db import open_database
 from digest.ingest import ingest
-from digest.issues import build_issue
 from digest.subscribers import import_file
 from digest.timeutil import utcnow
 from tests.fixtures import make_feed, write_readers

@@ -32,6 +32,7 @@ class Faults:
     every_data: str | None = None  # the reply at the end of every DATA
     size_limit: int = 10_000_000  # SIZE in EHLO; bigger messages are refused (552)
     login: tuple[str, str] | None = None  # AUTH LOGIN/PLAIN offered, and only this user and password pass
+    go_away_after: int | None = None  # after this many messages: 421 at the next DATA, hang up, stop listening
 
 
 @dataclass
@@ -45,6 +46,7 @@ class MailSink:
     quits: int = 0
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stop_listening: Any = None  # set by smtp_server: closes the listening socket
 
     def received(self) -> Counter[str]:
         with self.lock:
@@ -117,6 +119,10 @@ class MailSink:
         if self.faults.delay:
             await asyncio.sleep(self.faults.delay)
         rcpt = envelope.rcpt_tos[0]
+        if self.faults.go_away_after is not None and len(self.messages) >= self.faults.go_away_after:
+            self.stop_listening()
+            server.transport.close()
+            return "421 4.3.2 going away"
         if self._fault(self.faults.drop_after_data, rcpt):
             with self.lock:
                 self.messages.append((rcpt, envelope.original_content))
@@ -166,6 +172,7 @@ def smtp_server(faults: Faults | None = None, tls: ssl.SSLContext | None = None)
     controller = _Controller(sink, tls)
     controller.start()
     sink.port = controller.port
+    sink.stop_listening = lambda: controller.server.close()
     try:
         yield sink
     finally:

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from digest.build.issue import build_issue, find_issue, segment_for
 from digest.config import Config
-from digest.issues import build_issue, find_issue, segment_for
 from digest.models import IssueItem, Job, Profile, Segment
 from digest.preferences import Preferences
 from tests.conftest import ROOT, config_for

@@ -75,7 +75,7 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "starttls"), [("true", True), ("Yes", True), ("1", True), ("on", True),
                                                  ("false", False), ("no", False), ("0", False)])  # fmt: skip
 def test_starttls_takes_the_usual_yes_and_no(value: str, starttls: bool) -> None:
-    from digest.transport import parse_smtp_url
+    from digest.deliver.transport import parse_smtp_url
 
     assert parse_smtp_url(f"smtp://relay.example.com:587?starttls={value}").starttls is starttls
 
@@ -83,7 +83,7 @@ def test_starttls_takes_the_usual_yes_and_no(value: str, starttls: bool) -> None
 @pytest.mark.parametrize("value", ["on-please", "ture", "", "2", "enabled"])
 def test_a_starttls_value_that_is_not_yes_or_no_is_refused(value: str) -> None:
     """`starttls=ture` must not send in clear text."""
-    from digest.transport import parse_smtp_url
+    from digest.deliver.transport import parse_smtp_url
 
     with pytest.raises(ConfigError, match=r"DIGEST_SMTP_URL: starttls=.*expected true/false"):
         parse_smtp_url(f"smtp://relay.example.com:587?starttls={value}")
@@ -150,3 +150,10 @@ def test_dependency_floors_are_above_known_security_fixes() -> None:
         assert name in declared, name
         assert not declared[name].contains(".".join(map(str, below))), f"{name} still admits {below}"
         assert declared[name].contains(fixed), name
+
+
+def test_a_removed_key_says_why_and_what_to_do() -> None:
+    """delivery.unsubscribe_mailto was accepted and never used: now it is refused, by name, with the fix."""
+    with pytest.raises(ConfigError, match=r"delivery: unsubscribe_mailto is no longer read .*; remove it"):
+        parse_sources("delivery:\n  unsubscribe_mailto: mailto:leave@example.com\n")
+    assert parse_sources("delivery:\n  workers: 2\n").delivery.workers == 2

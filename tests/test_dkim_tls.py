@@ -15,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from digest.build.issue import build_issue
 from digest.config import Config, Dkim
-from digest.dkim_sign import DkimSigner, dkim_signer
-from digest.errors import ConfigError
-from digest.issues import build_issue
-from digest.send import SendAborted, SendOptions, send
+from digest.deliver.send import SendOptions
+from digest.errors import ConfigError, SendAborted
+from digest.render.dkim import DkimSigner, dkim_signer
+from digest.week import run_week
 from tests.helpers import add_reader, ingest_samples
 from tests.smtpserver import smtp_server
 from tests.test_send import smtp_config
@@ -44,7 +45,7 @@ def test_dkim_signs_relaxed_and_covers_the_one_click_headers(
         config = smtp_config(
             sample_config, sink.port, dkim=Dkim(selector="weekly", domain="example.com", key_file=str(key))
         )
-        assert send(engine, config, SendOptions()).sent == 1
+        assert run_week(engine, config, SendOptions()).sent == 1
     raw = sink.messages[0][1]
     header = raw.split(b"\r\n\r\n")[0].decode()
     assert header.startswith("DKIM-Signature:")
@@ -81,11 +82,11 @@ def test_starttls_verifies_the_certificate(engine: Engine, sample_config: Config
             base, settings=replace(base.settings, smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=true")
         )
         with pytest.raises(SendAborted, match=r"TLS with smtp://127\.0\.0\.1"):
-            send(engine, untrusted, SendOptions())
+            run_week(engine, untrusted, SendOptions())
         assert sink.messages == []
         trusted = replace(base, settings=replace(base.settings,
                           smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=true&cafile={cert}"))  # fmt: skip
-        assert send(engine, trusted, SendOptions()).sent == 1
+        assert run_week(engine, trusted, SendOptions()).sent == 1
 
 
 @pytest.fixture(scope="module")

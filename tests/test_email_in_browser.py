@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from digest.compose import Composer
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config
-from digest.issues import build_issue, find_issue
+from digest.render.compose import Composer
 from tests.browser import chromium
 from tests.conftest import ROOT
 from tests.helpers import add_reader, ingest_samples

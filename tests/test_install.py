@@ -54,3 +54,23 @@ def test_installed_digest_ingests_the_samples_from_another_folder(installed: Pat
     assert str(ROOT) not in where, "the installed package, not the clone, must run"
     assert (Path(where) / "migrations" / "versions").is_dir()
     assert sys.prefix != str(installed)
+
+
+def test_the_installed_package_has_every_module_and_sends(installed: Path, tmp_path: Path) -> None:
+    """Nothing of the source tree is left out of the wheel (a stray ignore pattern once hid a
+    whole stage package), and the quickstart's ``digest send`` runs from the install."""
+    python = installed / "bin" / "python"
+    where = Path(subprocess.run([python, "-c", "import digest, pathlib; print(pathlib.Path(digest.__file__).parent)"],
+                                capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip())  # fmt: skip
+    source = {p.relative_to(ROOT / "digest") for p in (ROOT / "digest").rglob("*.py") if "__pycache__" not in p.parts}
+    shipped = {p.relative_to(where) for p in where.rglob("*.py") if "__pycache__" not in p.parts}
+    assert source - shipped == set(), "modules missing from the installed package"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(ROOT / "sources.yaml", elsewhere)
+    shutil.copytree(ROOT / "samples", elsewhere / "samples")
+    env = {"PATH": f"{installed / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    sent = subprocess.run([installed / "bin" / "digest", "send", "--json"], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["sent"] > 0

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config
 from digest.db import open_database, session_scope
-from digest.issues import build_issue, find_issue
-from digest.links import LEGACY_LINKS
 from digest.models import Event, Setting, Subscriber
+from digest.serve.links import LEGACY_LINKS
 from digest.subscribers import export_rows, forget, import_file
 from digest.timeutil import utcnow
 from digest.tokens import Signer
@@ -163,7 +163,7 @@ def test_a_confirmation_link_answers_its_own_request_only(engine: Engine, site: 
     """An old double opt-in link, or the link of an earlier request, never brings back a
     reader who has unsubscribed since; the link of the latest request does, for a week; a
     bounced or complained reader does not come back by a link at all."""
-    from digest.links import ask_to_return, confirm
+    from digest.serve.links import ask_to_return, confirm
     from digest.subscribers import remove
     from digest.tokens import Link
 
@@ -189,7 +189,7 @@ def test_a_confirmation_link_answers_its_own_request_only(engine: Engine, site: 
 def test_requests_to_come_back_at_the_same_moment_mail_once(engine: Engine, site: tuple[Config, Signer, int]) -> None:
     import threading
 
-    from digest.links import ask_to_return
+    from digest.serve.links import ask_to_return
     from digest.tokens import Link
 
     reader = add_reader(engine, "burst@example.com", status="unsubscribed")

@@ -20,16 +20,17 @@ import pytest
 from sqlalchemy import Engine, event, func
 from sqlmodel import Session, col, select
 
-from digest import ledger
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config, load_config
 from digest.db import create_db_engine, open_database
-from digest.errors import DigestError
+from digest.deliver import ledger
+from digest.deliver.send import SendOptions
+from digest.errors import DigestError, SendAborted
 from digest.ingest import ingest
-from digest.issues import build_issue, find_issue
 from digest.models import Issue, IssueItem, Job, JobSource, Segment, Source
-from digest.send import SendAborted, SendOptions, send
 from digest.subscribers import import_file
 from digest.timeutil import utcnow
+from digest.week import run_week
 from tests.conftest import write_config
 from tests.fixtures import make_feed, write_readers
 from tests.helpers import ingest_samples
@@ -242,11 +243,11 @@ def test_a_full_disk_during_send_stops_it_and_the_next_send_finishes(sample_conf
     with smtp_server() as sink:
         config = load_config({"DIGEST_SMTP_URL": f"smtp://127.0.0.1:{sink.port}"}, path)
         with pytest.raises(SendAborted, match="full") as stopped:
-            send(small_disk(url, used + 4), config, SendOptions(processes=1))
+            run_week(small_disk(url, used + 4), config, SendOptions(processes=1))
         first = len(sink.messages)
         consistent(roomy)
         time.sleep(1.2)  # the stopped run could not release its claims: they lapse with the lease
-        again = send(roomy, config, SendOptions(processes=1))
+        again = run_week(roomy, config, SendOptions(processes=1))
         received = sink.received()
     state = statuses(roomy)
     unknown = [a for a, s in state.items() if s == "unknown"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from digest.build.ranking import JobCandidate, PersonCandidate, rank_jobs, rank_people
 from digest.config import Ranking
 from digest.preferences import Preferences
-from digest.ranking import JobCandidate, PersonCandidate, rank_jobs, rank_people
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 WEIGHTS = Ranking()

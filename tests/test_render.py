@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from digest.compose import Composer, sample_reader
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config, load_config
-from digest.issues import build_issue, find_issue
 from digest.models import Subscriber
 from digest.preferences import Preferences
+from digest.render.compose import Composer, sample_reader
 from tests.conftest import ROOT, config_for
 from tests.helpers import add_reader, ingest_samples
 
@@ -146,7 +146,7 @@ def test_eml_is_a_proper_multipart_message(composer: Composer, engine: Engine) -
 def test_a_message_stuffed_for_smtp_is_the_message_dot_stuffed(composer: Composer, engine: Engine) -> None:
     """The composer stuffs each piece once per segment; joined, that must equal stuffing the
     whole message, also when a reader's own values put a dot at the start of a line."""
-    from digest.mime import dot_stuffed
+    from digest.render.mime import dot_stuffed
 
     add_reader(engine, "dot@example.com", "." + "." * 80 + " Dot")
     for address in ("ada@example.com", "dot@example.com"):
@@ -202,3 +202,17 @@ def test_golden_files(engine: Engine, sample_config: Config) -> None:
         if os.environ.get("DIGEST_REGENERATE_GOLDEN"):
             path.write_text(text, encoding="utf-8")
         assert path.read_text(encoding="utf-8") == text, f"{name} differs from the golden file"
+
+
+def test_preview_finds_a_reader_however_their_address_is_written(
+    composer: Composer, engine: Engine, sample_config: Config
+) -> None:
+    """One way to find a reader by address: an internationalised domain, in any case or in its
+    ASCII form, names the same reader (preview once lower-cased the address and missed them)."""
+    from digest.render.preview import render_preview
+    from digest.subscribers import add
+
+    add(engine, "Zoe@Bücher.example", "Zoë Quill", {"roles": ["product designer"]})
+    for written in ("zoe@bücher.example", "ZOE@BÜCHER.EXAMPLE", "zoe@xn--bcher-kva.example"):
+        text = render_preview(engine, sample_config, "2026-W48", written, "text").decode()
+        assert "Zoë" in text and "zoe@xn--bcher-kva.example" in text, written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.replies import Concern, bounces_reader, concern_of, enhanced_code
+from digest.deliver.replies import Concern, bounces_reader, concern_of, enhanced_code
 
 CASES = [
     # (code, text, stage, concern, bounces the reader)

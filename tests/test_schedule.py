@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from digest.config import Config
 from digest.models import Delivery, Subscriber
-from digest.schedule import cron_trigger, next_runs, scheduler_for, weekdays
+from digest.schedule.scheduler import cron_trigger, next_runs, scheduler_for, weekdays
 from tests.conftest import ROOT, config_for
 from tests.helpers import add_reader
 from tests.smtpserver import smtp_server

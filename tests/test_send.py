@@ -13,12 +13,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from digest import ledger
+from digest.build.issue import build_issue
 from digest.config import Config, Settings
-from digest.issues import build_issue
+from digest.deliver import ledger
+from digest.deliver.send import SendOptions
+from digest.errors import SendAborted
 from digest.models import Delivery, Event, Subscriber
-from digest.send import SendAborted, SendOptions, send
 from digest.subscribers import remove
+from digest.week import run_week
 from tests.conftest import KEY
 from tests.helpers import add_reader, ingest_samples
 from tests.smtpserver import Faults, smtp_server
@@ -51,8 +53,8 @@ def test_two_hundred_readers_get_one_message_each_with_the_right_headers(engine:
     addresses = readers(engine, 200)
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
-        report = send(engine, config, SendOptions())
-        again = send(engine, config, SendOptions())
+        report = run_week(engine, config, SendOptions())
+        again = run_week(engine, config, SendOptions())
     assert (report.sent, report.failed, report.unknown, report.deferred) == (200, 0, 0, 0)
     assert again.sent == 0 and sink.received() == {a: 1 for a in addresses}
     assert sink.connections == 1, "one connection is reused for every message"
@@ -73,10 +75,10 @@ def test_a_reader_removed_half_way_is_never_mailed(engine: Engine, issue_ready: 
     addresses = readers(engine, 40)
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
-        first = send(engine, config, SendOptions(limit=20))
+        first = run_week(engine, config, SendOptions(limit=20))
         waiting = [a for a in addresses if a not in sink.received()]
         remove(engine, waiting[5])
-        second = send(engine, config, SendOptions())
+        second = run_week(engine, config, SendOptions())
     assert (first.sent, second.sent, second.skipped) == (20, 19, 1)
     assert waiting[5] not in sink.received() and max(sink.received().values()) == 1
 
@@ -87,7 +89,7 @@ def test_4xx_is_retried_5xx_fails_and_bounces(engine: Engine, issue_ready: Confi
                     data={addresses[3]: "452 4.3.1 out of storage"})  # fmt: skip
     with smtp_server(faults) as sink:
         config = smtp_config(issue_ready, sink.port, retry_backoff=[0.1, 0.1])
-        report = send(engine, config, SendOptions())
+        report = run_week(engine, config, SendOptions())
     assert (report.sent, report.failed, report.deferred) == (5, 1, 0), "the 4xx ones were retried in the same run"
     assert sink.received() == {a: 1 for a in addresses if a != addresses[1]}
     with Session(engine) as session:
@@ -103,10 +105,10 @@ def test_persistent_4xx_is_left_for_the_next_run(engine: Engine, issue_ready: Co
     faults = Faults(rcpt={addresses[0]: "450 4.2.0 mailbox busy"}, once=False)
     with smtp_server(faults) as sink:
         config = smtp_config(issue_ready, sink.port, retry_backoff=[0.05])
-        report = send(engine, config, SendOptions())
+        report = run_week(engine, config, SendOptions())
         assert (report.sent, report.deferred, report.remaining) == (2, 1, 1)
         faults.rcpt.clear()
-        later = send(engine, config, SendOptions())
+        later = run_week(engine, config, SendOptions())
     assert later.sent == 1 and sink.received() == {a: 1 for a in addresses}
 
 
@@ -115,7 +117,7 @@ def test_repeated_soft_failures_suppress_the_address(engine: Engine, issue_ready
     faults = Faults(rcpt={addresses[0]: "452 4.2.2 mailbox full"}, once=False)
     with smtp_server(faults) as sink:
         config = smtp_config(issue_ready, sink.port, retry_backoff=[], max_soft_failures=1)
-        report = send(engine, config, SendOptions())
+        report = run_week(engine, config, SendOptions())
     assert (report.sent, report.deferred) == (1, 1)
     with Session(engine) as session:
         reader = session.exec(select(Subscriber).where(Subscriber.email == addresses[0])).one()
@@ -127,11 +129,11 @@ def test_a_drop_after_data_is_unknown_and_never_resent_silently(engine: Engine, 
     addresses = readers(engine, 5)
     with smtp_server(Faults(drop_after_data={addresses[2]})) as sink:
         config = smtp_config(issue_ready, sink.port)
-        report = send(engine, config, SendOptions())
-        again = send(engine, config, SendOptions())
+        report = run_week(engine, config, SendOptions())
+        again = run_week(engine, config, SendOptions())
         assert (report.sent, report.unknown, again.sent) == (4, 1, 0)
         assert sink.received()[addresses[2]] == 1
-        resent = send(engine, config, SendOptions(resend_unknown=True))
+        resent = run_week(engine, config, SendOptions(resend_unknown=True))
     assert resent.sent == 1 and sink.received()[addresses[2]] == 2, "only when the operator asks"
 
 
@@ -139,7 +141,7 @@ def test_unreachable_smtp_is_one_error_and_nothing_is_lost(engine: Engine, issue
     readers(engine, 3)
     config = smtp_config(issue_ready, 1)
     with pytest.raises(SendAborted, match=r"cannot connect to smtp://127\.0\.0\.1:1"):
-        send(engine, config, SendOptions())
+        run_week(engine, config, SendOptions())
     with Session(engine) as session:
         assert {d.status for d in session.exec(select(Delivery))} == {"queued"}
 
@@ -148,8 +150,8 @@ def test_dry_run_and_test_copy_stay_outside_the_ledger(engine: Engine, issue_rea
     readers(engine, 5)
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
-        dry = send(engine, config, SendOptions(dry_run=True))
-        test = send(engine, config, SendOptions(to="Boss@Example.COM"))
+        dry = run_week(engine, config, SendOptions(dry_run=True))
+        test = run_week(engine, config, SendOptions(to="Boss@Example.COM"))
     assert dry.status == "dry-run" and dry.remaining == 5 and test.status == "test"
     assert sink.received() == {"boss@example.com": 1}
     with Session(engine) as session:
@@ -161,11 +163,11 @@ def test_suppression_is_checked_just_before_each_message(engine: Engine, issue_r
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
         issue = build_issue(engine, config)
-        from digest.issues import find_issue
+        from digest.build.issue import find_issue
 
         ledger.enqueue(engine, find_issue(engine, issue.week).id or 0)  # queued before the unsubscribe
         remove(engine, addresses[0])
-        report = send(engine, config, SendOptions())
+        report = run_week(engine, config, SendOptions())
     assert (report.sent, report.skipped) == (2, 1) and addresses[0] not in sink.received()
 
 
@@ -174,7 +176,7 @@ def test_workers_and_rate(engine: Engine, issue_ready: Config) -> None:
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
         started = datetime.now(UTC)
-        report = send(engine, config, SendOptions(workers=3, rate=100))
+        report = run_week(engine, config, SendOptions(workers=3, rate=100))
         elapsed = datetime.now(UTC) - started
     assert report.sent == 60 and sink.received() == {a: 1 for a in addresses}
     assert sink.connections == 3 and elapsed >= timedelta(seconds=0.5), "60 messages at 100/s take 0.6 s"
@@ -184,14 +186,14 @@ def test_smtp_url_with_a_password_is_never_printed(engine: Engine, issue_ready: 
     readers(engine, 1)
     config = replace(issue_ready, settings=Settings(smtp_url="smtp://user:hunter2@127.0.0.1:1"))
     with pytest.raises(SendAborted) as caught:
-        send(engine, config, SendOptions())
+        run_week(engine, config, SendOptions())
     assert "hunter2" not in str(caught.value) and "user:***@" in str(caught.value)
 
 
 def test_maildir_is_the_default(engine: Engine, issue_ready: Config, tmp_path: Path) -> None:
     readers(engine, 3)
     config = replace(issue_ready, settings=Settings(smtp_url=f"maildir:{tmp_path / 'box'}"))
-    assert send(engine, config, SendOptions()).sent == 3
+    assert run_week(engine, config, SendOptions()).sent == 3
     assert len(list((tmp_path / "box" / "new").iterdir())) == 3
 
 
@@ -199,8 +201,8 @@ def test_sender_processes_share_the_work(engine: Engine, issue_ready: Config) ->
     addresses = readers(engine, 300)
     with smtp_server() as sink:
         config = smtp_config(issue_ready, sink.port)
-        report = send(engine, config, SendOptions(workers=4, processes=2))
-        again = send(engine, config, SendOptions(workers=4, processes=2))
+        report = run_week(engine, config, SendOptions(workers=4, processes=2))
+        again = run_week(engine, config, SendOptions(workers=4, processes=2))
     assert (report.sent, report.failed, report.unknown, again.sent) == (300, 0, 0, 0)
     assert sink.received() == {a: 1 for a in addresses} and sink.connections == 4
     with Session(engine) as session:
@@ -218,7 +220,7 @@ def test_a_faulty_server_never_gets_a_message_twice(engine: Engine, issue_ready:
     with smtp_server(Faults(chaos=0.3, seed=48, pipelining=pipelining)) as sink:
         config = smtp_config(issue_ready, sink.port, retry_backoff=[0.01, 0.01])
         for _ in range(12):
-            runs.append(send(engine, config, SendOptions()))
+            runs.append(run_week(engine, config, SendOptions()))
             if runs[-1].remaining == 0:
                 break
         received = sink.received()
@@ -234,3 +236,26 @@ def test_a_faulty_server_never_gets_a_message_twice(engine: Engine, issue_ready:
         f"\nfaulty SMTP (pipelining {pipelining}): {len(runs)} runs, {counts}, duplicates 0, connections {sink.connections}"
     )
     assert counts["sent"] > 150 and counts["failed"] > 0 and counts["unknown"] > 0
+
+
+def test_a_relay_that_goes_away_mid_run_counts_each_message_once(engine: Engine, issue_ready: Config) -> None:
+    """The relay takes 12 messages, answers 421 and stops listening: the run stops, and the
+    report counts what the relay took, once (an earlier sender counted a committed window
+    twice when the connection could not be made again)."""
+    for n in range(26):
+        add_reader(engine, f"reader{n}@example.com", f"Reader {n}")
+    with smtp_server(Faults(go_away_after=12)) as sink:
+        config = smtp_config(issue_ready, sink.port, commit_every=8, retry_backoff=[])
+        with pytest.raises(SendAborted) as stopped:
+            run_week(engine, config, SendOptions())
+    report = stopped.value.report
+    issue_id = report_issue_id(engine)
+    assert len(sink.messages) == 12
+    assert report.sent == ledger.counts(engine, issue_id)["sent"] == 12
+    assert report.remaining == ledger.pending(engine, issue_id) > 0
+
+
+def report_issue_id(engine: Engine) -> int:
+    from digest.build.issue import find_issue
+
+    return find_issue(engine, None).id or 0

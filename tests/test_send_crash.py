@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from digest.build.issue import build_issue
 from digest.config import Config
-from digest.issues import build_issue
 from digest.models import Delivery, Subscriber
 from digest.subscribers import import_rows
 from tests.helpers import ingest_samples

@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from digest import ledger
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config
 from digest.db import open_database
-from digest.issues import build_issue, find_issue
+from digest.deliver import ledger
+from digest.deliver.send import EXIT_STOPPED, SendOptions
 from digest.models import Delivery
-from digest.send import EXIT_STOPPED, SendOptions, send
+from digest.week import run_week
 from tests import powercut
 from tests.conftest import BACKEND
 from tests.helpers import ingest_samples
@@ -156,7 +157,7 @@ def test_a_slow_server_keeps_a_live_senders_rows_its_own(engine: Engine, sample_
     addresses = readers(engine, 6)
     with smtp_server(Faults(delay=0.6)) as sink:
         config = smtp_config(sample_config, sink.port, lease_seconds=1, commit_every=4)
-        report = send(engine, config, SendOptions(workers=2))
+        report = run_week(engine, config, SendOptions(workers=2))
     assert (report.sent, report.unknown, report.exit_code) == (6, 0, 0)
     assert sink.received() == {a: 1 for a in addresses}
 

@@ -15,9 +15,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from digest.config import Config
+from digest.deliver.send import EXIT_ABORTED, SendOptions
+from digest.deliver.transport import SmtpTransport, parse_smtp_url
+from digest.errors import SendAborted, TransportError
 from digest.models import Delivery, Event, Subscriber
-from digest.send import EXIT_ABORTED, SendAborted, SendOptions, send
-from digest.transport import SmtpTransport, TransportError, parse_smtp_url
+from digest.week import run_week
 from tests import postfix
 from tests.smtpserver import Faults, smtp_server
 from tests.test_send import issue_ready, readers, smtp_config
@@ -53,7 +55,7 @@ def test_a_refusal_of_every_message_bounces_nobody_and_stops_the_run(
     with smtp_server(faults) as sink:
         config = smtp_config(issue_ready, sink.port, refusals_in_a_row=10)
         with pytest.raises(SendAborted, match="refused 10 messages in a row") as stopped:
-            send(engine, config, SendOptions())
+            run_week(engine, config, SendOptions())
         attempts = len(sink.mail_options)
     people, rows = statuses(engine)
     assert people == {"active": READERS}, "nobody is bounced for the relay's refusal"
@@ -68,7 +70,7 @@ def test_a_mailbox_that_does_not_exist_still_bounces_its_reader(engine: Engine, 
     addresses = readers(engine, 12)
     faults = Faults(rcpt={a: "550 5.1.1 <x>: Recipient address rejected: User unknown" for a in addresses[:11]})
     with smtp_server(faults) as sink:
-        report = send(engine, smtp_config(issue_ready, sink.port, refusals_in_a_row=3), SendOptions())
+        report = run_week(engine, smtp_config(issue_ready, sink.port, refusals_in_a_row=3), SendOptions())
     people, rows = statuses(engine)
     assert (report.sent, report.failed) == (1, 11), "a streak of bounces is the readers', not a reason to stop"
     assert people == {"bounced": 11, "active": 1} and rows == {"failed": 11, "sent": 1}
@@ -78,7 +80,7 @@ def test_isolated_refusals_fail_the_message_only(engine: Engine, issue_ready: Co
     addresses = readers(engine, 6)
     faults = Faults(data={addresses[1]: "550 5.7.1 message refused by policy", addresses[4]: "554 5.6.0 bad MIME"})
     with smtp_server(faults) as sink:
-        report = send(engine, smtp_config(issue_ready, sink.port), SendOptions())
+        report = run_week(engine, smtp_config(issue_ready, sink.port), SendOptions())
     people, rows = statuses(engine)
     assert (report.sent, report.failed) == (4, 2) and people == {"active": 6} and rows == {"sent": 4, "failed": 2}
 
@@ -101,7 +103,7 @@ def test_the_cli_says_one_error_line_and_exits_7(engine: Engine, issue_ready: Co
 def test_size_is_declared_and_an_oversized_message_is_never_sent(engine: Engine, issue_ready: Config) -> None:
     readers(engine, 3)
     with smtp_server() as sink:
-        report = send(engine, smtp_config(issue_ready, sink.port), SendOptions())
+        report = run_week(engine, smtp_config(issue_ready, sink.port), SendOptions())
         declared = [int(o.removeprefix("SIZE=")) for opts in sink.mail_options for o in opts if o.startswith("SIZE=")]
         sizes = [len(raw) for _, raw in sink.messages]
     assert report.sent == 3 and len(declared) == 3, sink.mail_options
@@ -109,7 +111,7 @@ def test_size_is_declared_and_an_oversized_message_is_never_sent(engine: Engine,
     readers(engine, READERS, prefix="big")
     with smtp_server(Faults(size_limit=4000)) as small:
         with pytest.raises(SendAborted, match=r"refused \d+ messages in a row \(size\).*SIZE limit"):
-            send(engine, smtp_config(issue_ready, small.port, refusals_in_a_row=5), SendOptions())
+            run_week(engine, smtp_config(issue_ready, small.port, refusals_in_a_row=5), SendOptions())
         assert small.messages == [] and small.mail_options == [], "nothing over the limit goes out, not even MAIL"
     people, _ = statuses(engine)
     assert people == {"active": READERS + 3}
@@ -118,9 +120,9 @@ def test_size_is_declared_and_an_oversized_message_is_never_sent(engine: Engine,
 def test_ehlo_names_this_host_or_the_configured_name(engine: Engine, issue_ready: Config) -> None:
     readers(engine, 2)
     with smtp_server() as sink:
-        send(engine, smtp_config(issue_ready, sink.port), SendOptions())
+        run_week(engine, smtp_config(issue_ready, sink.port), SendOptions())
         readers(engine, 1, prefix="more")
-        send(engine, smtp_config(issue_ready, sink.port, helo="mail.digest.example"), SendOptions())
+        run_week(engine, smtp_config(issue_ready, sink.port, helo="mail.digest.example"), SendOptions())
     assert sink.helos == [socket.getfqdn(), "mail.digest.example"]
     assert not sink.helos[0].startswith("[")
 
@@ -146,7 +148,9 @@ def test_relay_trouble_left_deferred_never_suppresses_a_reader(engine: Engine, i
     addresses = readers(engine, 2)
     faults = Faults(rcpt={addresses[0]: "451 4.3.0 temporary lookup failure"}, once=False)
     with smtp_server(faults) as sink:
-        report = send(engine, smtp_config(issue_ready, sink.port, retry_backoff=[], max_soft_failures=1), SendOptions())
+        report = run_week(
+            engine, smtp_config(issue_ready, sink.port, retry_backoff=[], max_soft_failures=1), SendOptions()
+        )
     assert (report.sent, report.deferred) == (1, 1)
     assert statuses(engine)[0] == {"active": 2}
 
@@ -166,9 +170,9 @@ def test_through_a_real_postfix_relay(engine: Engine, issue_ready: Config) -> No
         for name, reply in (("no login", "554 5.7.1"), ("small", "552 5.3.4")):
             config = smtp_config(issue_ready, relay.ports[name], refusals_in_a_row=10)
             with pytest.raises(SendAborted, match=f"refused 10 messages in a row .*{reply}"):
-                send(engine, config, SendOptions())
+                run_week(engine, config, SendOptions())
             assert statuses(engine) == (Counter({"active": READERS}), Counter({"queued": READERS})), name
-        report = send(engine, smtp_config(issue_ready, relay.ports["open"]), SendOptions())
+        report = run_week(engine, smtp_config(issue_ready, relay.ports["open"]), SendOptions())
         time.sleep(1)  # the discard transport logs each delivery
         log = relay.lines()
     people, _ = statuses(engine)
@@ -193,8 +197,8 @@ def pid_of(line: str) -> str:
 def test_a_streak_of_refusals_outlasts_a_dropped_connection() -> None:
     """A relay that hangs up after so many errors (Postfix: 20) must not reset the count:
     only a message that went out, a reader's own refusal or another kind of refusal does."""
-    from digest.sender import Refusals
-    from digest.transport import PermanentFailure, Reply
+    from digest.deliver.transport import PermanentFailure, Reply
+    from digest.deliver.workers import Refusals
 
     policy = PermanentFailure(Reply(554, "5.7.1 Client host rejected: Access denied"), "RCPT")
     refusals = Refusals(limit=6)

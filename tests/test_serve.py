@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config
-from digest.issues import build_issue, find_issue
+from digest.deliver.stats import issue_stats
 from digest.models import Event, Subscriber
-from digest.stats import issue_stats
 from digest.tokens import Signer
 from tests.browser import chromium
 from tests.conftest import KEY
@@ -98,6 +98,7 @@ def test_get_never_unsubscribes_and_bad_tokens_change_nothing(
     assert health.json() == {"status": "ok"}
 
 
+@pytest.mark.browser
 def test_the_unsubscribe_page_clicked_in_a_browser(engine: Engine, site: tuple[Config, int, list[Subscriber]]) -> None:
     config, issue_id, readers = site
     token = Signer.from_keys(config.settings.secret_keys).sign("unsubscribe", readers[0].public_id, issue_id)
@@ -136,9 +137,10 @@ def confirmation_token(config: Config, address: str, wait: float = 5.0) -> str:
 
 
 def test_double_opt_in(engine: Engine, sample_config: Config, tmp_path: Path) -> None:
-    from digest.confirmation import send_confirmation
-    from digest.send import SendOptions, send
+    from digest.deliver.confirmation import send_confirmation
+    from digest.deliver.send import SendOptions
     from digest.subscribers import add
+    from digest.week import run_week
 
     box = tmp_path / "box"
     config = replace(
@@ -151,12 +153,12 @@ def test_double_opt_in(engine: Engine, sample_config: Config, tmp_path: Path) ->
     mail = next((box / "new").iterdir()).read_text()
     token = re.search(r"/c/([A-Za-z0-9_-]+)", mail.replace("=\n", ""))
     assert token and status(engine, subscriber) == "pending"
-    assert send(engine, config, SendOptions()).sent == 0, "unconfirmed readers are never sent the digest"
+    assert run_week(engine, config, SendOptions()).sent == 0, "unconfirmed readers are never sent the digest"
     with running(engine, config) as base, httpx.Client(base_url=base) as client:
         assert client.get(f"/c/{token.group(1)}").status_code == 200 and status(engine, subscriber) == "pending"
         assert client.post(f"/c/{token.group(1)}", data={"confirm": "yes"}).status_code == 200
     assert status(engine, subscriber) == "active"
-    assert send(engine, config, SendOptions()).sent == 1
+    assert run_week(engine, config, SendOptions()).sent == 1
 
 
 def test_a_taken_port_is_one_error_line(tmp_path: Path, env: dict[str, str]) -> None:

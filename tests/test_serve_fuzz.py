@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config
-from digest.issues import build_issue, find_issue
 from digest.models import Subscriber
 from digest.tokens import Signer
 from tests.conftest import KEY

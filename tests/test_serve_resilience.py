@@ -23,10 +23,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from digest import webguard
+from digest.build.issue import build_issue, find_issue
 from digest.config import Config
-from digest.issues import build_issue, find_issue
 from digest.models import Subscriber
+from digest.serve import guard as webguard
 from digest.tokens import Signer
 from tests.conftest import BACKEND, KEY
 from tests.helpers import add_reader, ingest_samples

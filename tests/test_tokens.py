@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Engine
 
 from digest.config import ConfigError, Settings
+from digest.errors import BadToken
 from digest.publicid import new_public_id
-from digest.tokens import BadToken, Link, Signer, signer_for
+from digest.tokens import Link, Signer, signer_for
 
 NEW, OLD = "n" * 32, "o" * 32
 

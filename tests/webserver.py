@@ -11,8 +11,8 @@ import uvicorn
 from sqlalchemy import Engine
 
 from digest.config import Config
-from digest.web import create_app
-from digest.webguard import TimedH11Protocol
+from digest.serve.app import create_app
+from digest.serve.guard import TimedH11Protocol
 from tests.smtpserver import free_port
 
 

@@ -1,6 +1,6 @@
 """Ingestion: fetch every source, parse it into normalised records, store them once.
 
-The names below load on first use, so a command that only needs ``digest.ingest.text``
+The names below load on first use, so a command that only needs ``digest.text``
 (sending, for one) does not import the fetchers and parsers."""
 
 from __future__ import annotations

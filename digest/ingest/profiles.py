@@ -15,7 +15,7 @@ from typing import Any
 from digest.errors import ParseError
 from digest.ingest.formats.jsondata import load_json
 from digest.ingest.records import ProfileRecord
-from digest.ingest.text import absolute_url, one_line, strip_contact
+from digest.text import absolute_url, one_line, strip_contact
 from digest.timeutil import parse_date
 
 TRUE_WORDS = ("true", "yes", "1", "y", "public")

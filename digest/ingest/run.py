@@ -11,13 +11,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
-from digest.config import Config
-from digest.config import Source as SourceConfig
-from digest.db import database_failure, session_scope
-from digest.errors import InputError, SourceError
+from digest.config import Config, SourceSettings
+from digest.db import session_scope
+from digest.errors import DatabaseError, InputError, SourceError
 from digest.ingest.fetch import Fetched, Request, fetch_all
 from digest.ingest.formats import parse_jobs
 from digest.ingest.profiles import parse_profiles
@@ -64,7 +62,7 @@ class IngestReport:
         }
 
 
-def select_sources(config: Config, names: Sequence[str] = ()) -> list[SourceConfig]:
+def select_sources(config: Config, names: Sequence[str] = ()) -> list[SourceSettings]:
     known = {s.name: s for s in config.sources}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -93,7 +91,7 @@ def ingest(
     return report
 
 
-def sync_sources(engine: Engine, config: Config, chosen: Sequence[SourceConfig]) -> dict[str, Source]:
+def sync_sources(engine: Engine, config: Config, chosen: Sequence[SourceSettings]) -> dict[str, Source]:
     """Make sure each configured source has its row (keeping its fetch state)."""
     with session_scope(engine) as session:
         rows = {row.name: row for row in session.exec(select(Source))}
@@ -113,17 +111,17 @@ def sync_sources(engine: Engine, config: Config, chosen: Sequence[SourceConfig])
 
 
 def ingest_one(
-    engine: Engine, config: Config, source: SourceConfig, fetched: Fetched | SourceError, now: datetime
+    engine: Engine, config: Config, source: SourceSettings, fetched: Fetched | SourceError, now: datetime
 ) -> SourceReport:
     """Store one source's items in one transaction; a database failure (a full disk) rolls
     it back whole and is this source's error, and the next source is tried."""
     try:
         return _ingest_one(engine, source, fetched, now)
-    except OperationalError as exc:
-        return SourceReport(source.name, source.kind, status="error", error=str(database_failure(exc)))
+    except DatabaseError as exc:
+        return SourceReport(source.name, source.kind, status="error", error=str(exc))
 
 
-def _ingest_one(engine: Engine, source: SourceConfig, fetched: Fetched | SourceError, now: datetime) -> SourceReport:
+def _ingest_one(engine: Engine, source: SourceSettings, fetched: Fetched | SourceError, now: datetime) -> SourceReport:
     report = SourceReport(source.name, source.kind)
     with session_scope(engine) as session:
         row = session.exec(select(Source).where(Source.name == source.name)).one()
@@ -144,7 +142,7 @@ def _ingest_one(engine: Engine, source: SourceConfig, fetched: Fetched | SourceE
 
 
 def _parse_and_store(
-    session: Session, row: Source, source: SourceConfig, body: bytes, report: SourceReport, now: datetime
+    session: Session, row: Source, source: SourceSettings, body: bytes, report: SourceReport, now: datetime
 ) -> None:
     if source.kind == "profiles":
         profiles, report.skipped = parse_profiles(body, source.format)
@@ -161,6 +159,6 @@ def _parse_and_store(
     row.items_seen = report.seen
 
 
-def _context(source: SourceConfig) -> SourceContext:
+def _context(source: SourceSettings) -> SourceContext:
     namespace = urlsplit(source.url).netloc if source.is_http else source.name
     return SourceContext(name=source.name, namespace=namespace, remote=source.remote, repair_encoding=True)

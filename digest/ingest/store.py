@@ -8,8 +8,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from digest.db import session_scope
 from digest.ingest.records import JobRecord, ProfileRecord
 from digest.models import Job, JobSource, Profile, Source
 
@@ -85,3 +87,9 @@ def store_profiles(
             profile.content_hash, profile.updated_at = digest, now
             updated += 1
     return new, updated
+
+
+def last_ingest(engine: Engine) -> datetime | None:
+    """When a source was last fetched (None: never)."""
+    with session_scope(engine) as session:
+        return session.exec(select(func.max(Source.last_fetched_at))).one()

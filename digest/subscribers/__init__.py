@@ -8,6 +8,8 @@ An unsubscribed, bounced or complained address is never re-activated by an impor
 the operator says they have fresh consent; a forgotten address stays suppressed as a
 salted hash."""
 
+from digest.addresses import normalise_email
+from digest.errors import SubscriberError
 from digest.status import STATUSES, SUPPRESSED
 from digest.subscribers.files import ImportReport, export_rows, import_file, import_rows, read_rows, seed_if_empty
 from digest.subscribers.store import (
@@ -23,13 +25,7 @@ from digest.subscribers.store import (
     remove,
     update_preferences,
 )
-from digest.subscribers.validation import (
-    FIELDS,
-    SubscriberError,
-    clean_record,
-    normalise_email,
-    parse_prefs,
-)
+from digest.subscribers.validation import FIELDS, clean_record, parse_prefs
 
 __all__ = [
     "FIELDS", "STATUSES", "SUPPRESSED", "History", "ImportReport", "SubscriberError", "add", "as_record",

@@ -20,13 +20,13 @@ from sqlmodel import Session, col, select
 
 from digest import status
 from digest.db import session_scope
-from digest.errors import InputError
+from digest.errors import InputError, SubscriberError
 from digest.models import Subscriber, Suppression
 from digest.preferences import Preferences
 from digest.publicid import new_public_id
 from digest.status import SUPPRESSED, Status
 from digest.subscribers.store import _apply, _salt, as_record, iter_subscribers
-from digest.subscribers.validation import BATCH, FIELDS, SubscriberError, clean_record
+from digest.subscribers.validation import BATCH, FIELDS, clean_record
 from digest.timeutil import utcnow
 
 # ---- files ---------------------------------------------------------------------------------

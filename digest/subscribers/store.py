@@ -13,10 +13,13 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from digest import status
+from digest.addresses import find_reader, normalise_email
 from digest.db import session_scope
-from digest.models import Delivery, Event, Setting, Subscriber, Suppression
+from digest.deliver import ledger
+from digest.errors import SubscriberError
+from digest.models import Event, Setting, Subscriber, Suppression
 from digest.status import STATUSES, SUPPRESSED, Status
-from digest.subscribers.validation import BATCH, SubscriberError, clean_record, normalise_email
+from digest.subscribers.validation import BATCH, clean_record
 from digest.timeutil import utcnow
 
 # ---- hashing for forgotten addresses -------------------------------------------------------
@@ -45,7 +48,7 @@ def is_forgotten(session: Session, email: str) -> bool:
 def get(engine: Engine, email: str) -> Subscriber | None:
     address = normalise_email(email)
     with session_scope(engine) as session:
-        return session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        return find_reader(session, address)
 
 
 def add(
@@ -63,7 +66,7 @@ def add(
     record = clean_record({"email": email, "name": name, **(prefs or {})})
     now = utcnow()
     with session_scope(engine) as session:
-        existing = session.exec(select(Subscriber).where(Subscriber.email == record["email"])).first()
+        existing = find_reader(session, record["email"])
         if existing is None:
             if is_forgotten(session, record["email"]) and not fresh_consent:
                 raise SubscriberError(f"{record['email']} asked to be forgotten; add it only with fresh consent")
@@ -98,7 +101,7 @@ def _apply(subscriber: Subscriber, record: Mapping[str, Any], now: datetime) -> 
 def update_preferences(engine: Engine, email: str, prefs: Mapping[str, Any]) -> Subscriber:
     record = clean_record({"email": email, **prefs})
     with session_scope(engine) as session:
-        subscriber = session.exec(select(Subscriber).where(Subscriber.email == record["email"])).first()
+        subscriber = find_reader(session, record["email"])
         if subscriber is None:
             raise SubscriberError(f"no subscriber {record['email']}")
         record.pop("status", None)
@@ -112,7 +115,7 @@ def remove(engine: Engine, email: str, *, method: str = "operator") -> Subscribe
     address = normalise_email(email)
     now = utcnow()
     with session_scope(engine) as session:
-        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        subscriber = find_reader(session, address)
         if subscriber is None:
             raise SubscriberError(f"no subscriber {address}")
         status.change(session, subscriber, Status.UNSUBSCRIBED, method, now=now)
@@ -124,13 +127,13 @@ def forget(engine: Engine, email: str) -> bool:
     the address so it is never mailed again. Returns whether anything was stored."""
     address = normalise_email(email)
     with session_scope(engine) as session:
-        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        subscriber = find_reader(session, address)
         digest = email_hash(session, address)
         if session.get(Suppression, digest) is None:
             session.add(Suppression(email_hash=digest, reason="forgotten", created_at=utcnow()))
         if subscriber is None:
             return False
-        session.execute(delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
+        ledger.forget_reader(session, subscriber.id or 0)
         session.execute(delete(Event).where(col(Event.subscriber_id) == subscriber.id))
         session.delete(subscriber)
         return True
@@ -174,21 +177,15 @@ class History:
 
 def history(engine: Engine, email: str) -> History:
     """One reader with every issue they were sent (and what happened) and every status change."""
-    from digest.models import Issue
-
     address = normalise_email(email)
     with session_scope(engine) as session:
-        subscriber = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
+        subscriber = find_reader(session, address)
         if subscriber is None:
             raise SubscriberError(f"no subscriber {address}")
-        rows = session.exec(
-            select(Issue.week, Delivery).join(Delivery).where(Delivery.subscriber_id == subscriber.id)
-            .order_by(col(Issue.week))
-        ).all()  # fmt: skip
         deliveries = [
-            {"week": week, "status": d.status, "attempts": d.attempts, "reply": d.reply,
-             "sent_at": d.sent_at.isoformat() if d.sent_at else None}
-            for week, d in rows
+            {"week": a.week, "status": a.status, "attempts": a.attempts, "reply": a.reply,
+             "sent_at": a.sent_at.isoformat() if a.sent_at else None}
+            for a in ledger.history_of(session, subscriber.id or 0)
         ]  # fmt: skip
         events = [
             {"kind": e.kind, "method": e.method, "issue_id": e.issue_id, "at": e.created_at.isoformat()}

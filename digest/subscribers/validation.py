@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
-from digest.errors import InputError
+from digest.addresses import BAD_CHARS, normalise_email
+from digest.errors import SubscriberError
 from digest.preferences import AUDIENCES
 from digest.publicid import PUBLIC_ID
 from digest.status import STATUSES
@@ -15,30 +14,6 @@ from digest.status import STATUSES
 FIELDS = ("email", "name", "roles", "locations", "remote", "seniority", "audience", "status", "public_id")
 PREFERENCE_KEYS = ("name", "roles", "locations", "remote", "seniority", "audience")
 BATCH = 1000
-_BAD_CHARS = ("\r", "\n", "\0")
-
-
-class SubscriberError(InputError):
-    """A bad address or value; ``line`` is the physical line of the input file, when there is one."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-def normalise_email(raw: str) -> str:
-    """Validated and normalised; SubscriberError says why an address is refused."""
-    if any(c in raw for c in _BAD_CHARS):
-        raise SubscriberError("address contains a line break or NUL")
-    text = raw.strip()
-    if not text:
-        raise SubscriberError("address is empty")
-    try:
-        valid = validate_email(text, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise SubscriberError(f"invalid address {text!r}: {exc}") from None
-    domain = valid.ascii_domain or valid.domain
-    return f"{valid.local_part}@{domain}".lower()
 
 
 def _as_list(value: Any) -> list[str]:
@@ -67,7 +42,7 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise SubscriberError(f"unknown field {sorted(unknown)[0]!r} (known: {', '.join(FIELDS)})")
     for key, value in record.items():
-        if any(c in str(value) for c in _BAD_CHARS):
+        if any(c in str(value) for c in BAD_CHARS):
             raise SubscriberError(f"{key}: contains a line break or NUL")
     out: dict[str, Any] = {"email": normalise_email(str(record.get("email") or ""))}
     if "name" in record:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from digest.config import Source
+from digest.config import SourceSettings
 from digest.errors import ParseError
 from digest.ingest.formats import boards, generic, jsonfeed, syndication
 from digest.ingest.formats.jsondata import load_json
 from digest.ingest.records import RawJob
 
-JsonParser = Callable[[Any, Source], list[RawJob]]
+JsonParser = Callable[[Any, SourceSettings], list[RawJob]]
 JSON_PARSERS: dict[str, JsonParser] = {
     "jsonfeed": jsonfeed.parse,
     "greenhouse": boards.greenhouse,
@@ -23,7 +23,7 @@ JSON_PARSERS: dict[str, JsonParser] = {
 }
 
 
-def parse_jobs(body: bytes, source: Source) -> list[RawJob]:
+def parse_jobs(body: bytes, source: SourceSettings) -> list[RawJob]:
     """Parse a job source in its configured format, or the one its content shows."""
     fmt = source.format or ("feed" if looks_like_xml(body) else None)
     if fmt == "feed":

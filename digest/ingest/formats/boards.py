@@ -6,7 +6,7 @@ import html
 from typing import Any
 from urllib.parse import urlsplit
 
-from digest.config import Source
+from digest.config import SourceSettings
 from digest.ingest.formats.jsondata import as_list, as_text, dig, items_at
 from digest.ingest.records import RawJob, pick
 from digest.ingest.salary import Salary, parse_salary
@@ -28,7 +28,7 @@ def _id(item: dict[str, Any], key: str = "id") -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def greenhouse(data: Any, source: Source) -> list[RawJob]:
+def greenhouse(data: Any, source: SourceSettings) -> list[RawJob]:
     """``boards-api.greenhouse.io/v1/boards/<board>/jobs?content=true``: content is HTML escaped
     once more inside the JSON string, so it is unescaped before sanitising."""
     wrapper_company = data.get("company") if isinstance(data, dict) else None
@@ -50,7 +50,7 @@ def greenhouse(data: Any, source: Source) -> list[RawJob]:
     return jobs
 
 
-def lever(data: Any, source: Source) -> list[RawJob]:
+def lever(data: Any, source: SourceSettings) -> list[RawJob]:
     """``api.lever.co/v0/postings/<company>?mode=json``: epoch-millisecond dates, ``lists`` of
     bare ``<li>`` fragments, and a structured salary range."""
     jobs = []
@@ -88,7 +88,7 @@ def _lever_salary(value: Any) -> Salary | None:
     return Salary(int(low), int(high), str(value.get("currency") or "").upper())
 
 
-def ashby(data: Any, source: Source) -> list[RawJob]:
+def ashby(data: Any, source: SourceSettings) -> list[RawJob]:
     """``api.ashbyhq.com/posting-api/job-board/<board>?includeCompensation=true``."""
     jobs = []
     for item in _dicts(items_at(data, "jobs", "ashby")):
@@ -116,7 +116,7 @@ def ashby(data: Any, source: Source) -> list[RawJob]:
     return jobs
 
 
-def remotive(data: Any, source: Source) -> list[RawJob]:
+def remotive(data: Any, source: SourceSettings) -> list[RawJob]:
     """``remotive.com/api/remote-jobs``: dates without a zone (taken as UTC); every job remote."""
     return [
         RawJob(
@@ -135,7 +135,7 @@ def remotive(data: Any, source: Source) -> list[RawJob]:
     ]
 
 
-def remoteok(data: Any, source: Source) -> list[RawJob]:
+def remoteok(data: Any, source: SourceSettings) -> list[RawJob]:
     """``remoteok.com/api``: element 0 is a legal notice; text is UTF-8 read as Latin-1;
     descriptions hold literal backslash-n; a salary of 0 means unknown."""
     jobs = []

@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from digest.config import Source
+from digest.config import SourceSettings
 from digest.errors import ParseError
 from digest.ingest.formats.jsondata import as_list, as_text, dig, items_at
 from digest.ingest.records import RawJob
 from digest.ingest.salary import Salary
-from digest.ingest.text import html_to_text
+from digest.text import html_to_text
 from digest.timeutil import parse_date
 
 
-def parse(data: Any, source: Source) -> list[RawJob]:
+def parse(data: Any, source: SourceSettings) -> list[RawJob]:
     mapping = source.mapping
     if mapping is None:
         raise ParseError("format json needs a mapping in sources.yaml")
@@ -64,7 +64,7 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _salary(item: Any, source: Source) -> Salary | None:
+def _salary(item: Any, source: SourceSettings) -> Salary | None:
     assert source.mapping is not None
     low, high = dig(item, source.mapping.salary_min), dig(item, source.mapping.salary_max)
     try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from digest.config import Source
+from digest.config import SourceSettings
 from digest.errors import ParseError
 from digest.ingest.formats.titles import choose_pattern, split_title
 from digest.ingest.records import RawJob, pick
 from digest.timeutil import parse_date
 
 
-def parse(data: Any, source: Source) -> list[RawJob]:
+def parse(data: Any, source: SourceSettings) -> list[RawJob]:
     if not isinstance(data, dict) or not str(data.get("version", "")).split("://")[-1].startswith(
         "jsonfeed.org/version/1"
     ):
@@ -30,7 +30,7 @@ def _author(item: dict[str, Any]) -> str | None:
     return ", ".join(names) or None
 
 
-def _job(item: dict[str, Any], pattern: str, source: Source) -> RawJob:
+def _job(item: dict[str, Any], pattern: str, source: SourceSettings) -> RawJob:
     title, company = split_title(str(item.get("title") or ""), pattern)
     html = pick(item, "content_html")
     return RawJob(

@@ -6,14 +6,14 @@ from typing import Any
 
 import feedparser
 
-from digest.config import Source
+from digest.config import SourceSettings
 from digest.errors import ParseError
 from digest.ingest.formats.titles import choose_pattern, split_title
 from digest.ingest.records import RawJob, pick
 from digest.timeutil import parse_date
 
 
-def parse(body: bytes, source: Source) -> list[RawJob]:
+def parse(body: bytes, source: SourceSettings) -> list[RawJob]:
     # digest sanitises every fragment with nh3 afterwards; feedparser's own pass would be wasted work
     feed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
     if not feed.entries:
@@ -31,7 +31,7 @@ def _reason(exc: Any) -> str:
     return text[:200]
 
 
-def _job(entry: Any, pattern: str, source: Source) -> RawJob:
+def _job(entry: Any, pattern: str, source: SourceSettings) -> RawJob:
     title, company = split_title(entry.get("title", ""), pattern)
     html = _body(entry)
     return RawJob(

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from digest.errors import ConfigError, DigestError
-from digest.mime import dot_stuffed
-from digest.replies import bounces_reader, concern_of
+from digest.deliver.replies import bounces_reader, concern_of
+from digest.errors import ConfigError, TransportError
+from digest.render.mime import dot_stuffed
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,6 @@ class UnknownOutcome(DeliveryProblem):
     """Lost between the end of DATA and the reply: the message may have been accepted."""
 
 
-class TransportError(DigestError):
-    """The mail server cannot be reached or refuses us altogether (nothing was sent)."""
-
-
 class Next(NamedTuple):
     """The message that follows: its envelope may be sent ahead (RFC 2920), with its SIZE (RFC 1870)."""
 
@@ -74,18 +70,51 @@ class Next(NamedTuple):
     size: int
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A message ready for a transport: its bytes, already dot-stuffed for SMTP DATA (RFC 5321
+    4.5.2) when ``stuffed``, as the composer can make them at no cost per message. A sender
+    asks for the form its transport takes (``Transport.stuffs``)."""
+
+    data: bytes
+    stuffed: bool = False
+
+
 class Transport(Protocol):
-    """``send`` takes the message as it is, or with ``stuffed=True`` already dot-stuffed for
-    SMTP DATA (RFC 5321 4.5.2), as the composer can make it at no cost per message."""
+    """Where messages go. A context manager: entering connects (an unreachable server stops
+    a run before any message), leaving says goodbye."""
+
+    stuffs: bool  # whether the transport sends dot-stuffed data (SMTP) or the message as is
 
     def connect(self) -> None: ...
 
-    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: Next | None = None) -> Reply:
+    def send(self, sender: str, recipient: str, message: Prepared, then: Next | None = None) -> Reply:
         """``then``: the recipient and size of the next message, whose envelope an SMTP transport may
         send right behind this body (RFC 2920), saving a round trip; others ignore it."""
         ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, *_: object) -> None: ...
+
+
+class _Connection:
+    """Transports are context managers."""
+
+    def connect(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Transport:
+        self.connect()
+        return self  # type: ignore[return-value]
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -177,11 +206,6 @@ def _classify(code: int, text: bytes | str, stage: str) -> DeliveryProblem:
     return TemporaryFailure(Reply(code, f"unexpected reply at {stage}: {reply.text}"), stage)
 
 
-def _unstuffed(data: bytes) -> bytes:
-    data = data.replace(b"\n..", b"\n.")
-    return data[1:] if data.startswith(b"..") else data
-
-
 MAX_REPLY_LINE = 4096
 
 
@@ -227,7 +251,7 @@ class _Wire:
                 return code, b"\n".join(lines)
 
 
-class SmtpTransport:
+class SmtpTransport(_Connection):
     """One SMTP connection, reused for many messages; reconnects after a 421 or a drop."""
 
     def __init__(self, settings: SmtpSettings) -> None:
@@ -277,13 +301,15 @@ class SmtpTransport:
                 self._wire.smtp.close()
         self._wire = None
 
-    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: Next | None = None) -> Reply:
+    stuffs = True
+
+    def send(self, sender: str, recipient: str, message: Prepared, then: Next | None = None) -> Reply:
         if self._primed is not None and self._primed != (sender, recipient):
             self._drop()  # the envelope sent ahead was for someone else: end that transaction unfinished
         if self._wire is None:
             self._wire = self._connect()
         wire = self._wire
-        payload = data if stuffed else dot_stuffed(data)
+        payload = message.data if message.stuffed else dot_stuffed(message.data)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
         self._refuse_oversize(len(payload))
@@ -388,7 +414,7 @@ class SmtpTransport:
         self._drop()  # with an envelope sent ahead, hanging up ends that transaction without a message
 
 
-class MaildirTransport:
+class MaildirTransport(_Connection):
     """Writes each message into a Maildir (tmp/ then rename into new/), as a local MDA would."""
 
     _sequence = count()
@@ -401,12 +427,12 @@ class MaildirTransport:
         except OSError as exc:
             raise TransportError(f"cannot create the Maildir {path}: {exc.strerror or exc}") from None
 
-    def connect(self) -> None:
-        pass
+    stuffs = False
 
-    def send(self, sender: str, recipient: str, data: bytes, stuffed: bool = False, then: Next | None = None) -> Reply:
-        if stuffed:
-            data = _unstuffed(data)
+    def send(self, sender: str, recipient: str, message: Prepared, then: Next | None = None) -> Reply:
+        if message.stuffed:
+            raise ValueError("a Maildir takes the message as it is, not dot-stuffed")
+        data = message.data
         name = f"{time.time():.6f}.P{os.getpid()}Q{next(self._sequence)}.{socket.gethostname()}"
         tmp, new = self.path / "tmp" / name, self.path / "new" / name
         try:
@@ -419,9 +445,6 @@ class MaildirTransport:
             tmp.unlink(missing_ok=True)
             raise TemporaryFailure(Reply(0, f"cannot write to {self.path}: {exc.strerror or exc}")) from None
         return Reply(250, f"delivered to {new.name}")
-
-    def close(self) -> None:
-        pass
 
 
 def open_transport(url: str, helo: str | None = None) -> Transport:

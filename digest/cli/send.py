@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from digest.cli_support import State, err, friendly_errors, print_json
+from digest.cli.support import State, err, friendly_errors, print_json
 
 
 @click.command("send")
@@ -53,7 +53,9 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
       digest send --to me@example.com
       DIGEST_SMTP_URL=smtp://relay:587?starttls=true digest send --workers 4 --rate 50
     """
-    from digest.send import SendAborted, SendOptions, send
+    from digest.deliver.send import SendOptions
+    from digest.errors import SendAborted
+    from digest.week import run_week
 
     stop = threading.Event()
 
@@ -65,7 +67,7 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
         signal.signal(signum, stop_soon)
     with SendProgress() as progress:
         try:
-            report = send(
+            report = run_week(
                 state.engine, state.config, SendOptions(**options), log=progress.log, on_start=progress.start,
                 on_message=progress.advance, stop=stop,
             )  # fmt: skip

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from digest.build.issue import find_issue
+from digest.build.ranking import picks_of
 from digest.db import session_scope
-from digest.issues import find_issue
 from digest.models import Job, Profile, Segment
 from digest.preferences import Preferences
 
@@ -37,11 +38,11 @@ def explain_issue(engine: Engine, week: str) -> Iterator[str]:
         yield f"Segment {number} ({describe_preferences(Preferences.from_json(segment.preferences))})"
         if not segment.picks:
             yield "   nothing matches these preferences this week"
-        for rank, pick in enumerate(segment.picks, start=1):
-            if pick["kind"] == "job":
-                job = jobs[pick["id"]]
+        for rank, pick in enumerate(picks_of(segment.picks), start=1):
+            if pick.kind == "job":
+                job = jobs[pick.id]
                 label = f"job     {job.title}" + (f" at {job.company}" if job.company else "")
             else:
-                label = f"person  {people[pick['id']].name}"
-            reasons = " · ".join(pick["reasons"]) or "new this week"
-            yield f"  {rank:2d}. {label}  [score {pick['score']:.2f}: {reasons}]"
+                label = f"person  {people[pick.id].name}"
+            reasons = " · ".join(pick.reasons) or "new this week"
+            yield f"  {rank:2d}. {label}  [score {pick.score:.2f}: {reasons}]"

@@ -1,38 +1,54 @@
-"""The delivery ledger: one row per (issue, subscriber) and every state change committed.
-
-Senders claim batches of rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's single
-writer serialises the claim), mark each row ``sending`` in its own commit before SMTP
-DATA, and record the outcome in another. A row left in ``sending`` by a sender that died
-becomes ``unknown``: reported, never resent unless the operator asks."""
+"""The ledger's rows, set by set: statuses, enqueueing, claims and takeovers, counts and
+the reads the rest of digest needs (a dry run's readers, a reader's history)."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, literal, or_, update
+from sqlalchemy import Engine, and_, delete, exists, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from digest import status
-from digest.db import SQLITE_BUSY_MS, database_failure, session_scope
+from digest.db import connection, session_scope
 from digest.dbtypes import UTCDateTime
-from digest.models import Delivery, Subscriber
+from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
+from digest.models import Delivery, Issue, Subscriber
 from digest.preferences import Preferences
-from digest.replies import MAILBOX_CONCERNS, concern_of
 from digest.status import Status
 from digest.timeutil import utcnow
 
-STATUSES = ("queued", "sending", "sent", "failed", "deferred", "unknown", "skipped")
+
+class DeliveryStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+
+
+class Begun(StrEnum):
+    """What marking a claimed row ``sending`` found."""
+
+    SENDING = "sending"
+    SKIPPED = "skipped"  # the reader is no longer active: the row is skipped
+    LOST = "lost"  # another sender has the row now
+
+
+STATUSES = tuple(DeliveryStatus)
+_SETTLED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
+_TO_SEND = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
 LOST = "the sender stopped between DATA and the reply"
 SQLITE_RETRIES = 30_000  # with naps of up to 10 ms: minutes, as long as SQLite's own busy timeout
 
@@ -77,8 +93,8 @@ def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     """Add a queued row for every active reader who has none for this issue yet."""
     now = now or utcnow()
     has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
-    values: list[Any] = [literal(issue_id), Subscriber.id, literal("queued"), literal(0), literal(""),
-                         literal(now, UTCDateTime), Subscriber.segment_key]  # fmt: skip
+    values: list[Any] = [literal(issue_id), Subscriber.id, literal(str(DeliveryStatus.QUEUED)), literal(0),
+                         literal(""), literal(now, UTCDateTime), Subscriber.segment_key]  # fmt: skip
     # ids in the order senders claim rows (segment, then reader): a window's rows share a
     # few pages, so recording outcomes stays cheap when the list outgrows the page cache
     rows = select(*values).where(Subscriber.status == "active", ~has_row)
@@ -99,7 +115,7 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     with session_scope(engine) as session:
         session.execute(
             update(Delivery)
-            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "deferred")
+            .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == DeliveryStatus.DEFERRED)
             .where(col(Delivery.next_attempt_at).is_(None))
             .values(next_attempt_at=now)
         )
@@ -126,9 +142,9 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> tup
         gone = or_(col(Delivery.claimed_by).in_(dead), expired)
         lost = session.execute(
             update(Delivery)
-            .where(mine, col(Delivery.status) == "sending", gone)
+            .where(mine, col(Delivery.status) == DeliveryStatus.SENDING, gone)
             .values(
-                status="unknown",
+                status=DeliveryStatus.UNKNOWN,
                 reply=LOST,
                 claimed_by=None,
                 lease_until=None,
@@ -137,7 +153,7 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> tup
         ).rowcount  # type: ignore[attr-defined]
         freed = session.execute(
             update(Delivery)
-            .where(mine, col(Delivery.status).in_(("queued", "deferred")), gone)
+            .where(mine, col(Delivery.status).in_(_TO_SEND), gone)
             .values(claimed_by=None, lease_until=None)
         ).rowcount  # type: ignore[attr-defined]
     return int(lost or 0), int(freed or 0)
@@ -148,7 +164,7 @@ def claimed_by_others(engine: Engine, issue_id: int, me: str) -> bool:
     with session_scope(engine) as session:
         found = session.exec(
             select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, col(Delivery.status).in_(("queued", "deferred", "sending")))
+            .where(Delivery.issue_id == issue_id, col(Delivery.status).in_((*_TO_SEND, DeliveryStatus.SENDING)))
             .where(col(Delivery.claimed_by).is_not(None), col(Delivery.claimed_by) != me)
             .limit(1)
         ).first()
@@ -164,8 +180,8 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
     now = now or utcnow()
     until = now + timedelta(seconds=lease)
     due = or_(
-        col(Delivery.status) == "queued",
-        and_(col(Delivery.status) == "deferred", col(Delivery.next_attempt_at) <= now),
+        col(Delivery.status) == DeliveryStatus.QUEUED,
+        and_(col(Delivery.status) == DeliveryStatus.DEFERRED, col(Delivery.next_attempt_at) <= now),
     )
     free = or_(col(Delivery.claimed_by).is_(None), col(Delivery.lease_until) < now, col(Delivery.claimed_by) == me)
     batch = (
@@ -188,7 +204,8 @@ def release(engine: Engine, ids: Sequence[int], me: str) -> None:
         with writing(engine), session_scope(engine) as session:
             session.execute(
                 update(Delivery)
-                .where(col(Delivery.id).in_(ids), col(Delivery.claimed_by) == me, col(Delivery.status) != "sending")
+                .where(col(Delivery.id).in_(ids), col(Delivery.claimed_by) == me)
+                .where(col(Delivery.status) != DeliveryStatus.SENDING)
                 .values(claimed_by=None, lease_until=None)
             )
 
@@ -232,61 +249,8 @@ def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
         .where(col(Delivery.id).in_(ids))
         .order_by(col(Delivery.segment_key), col(Delivery.id))
     )
-    with engine.connect() as conn:
+    with connection(engine) as conn:
         return [Claimed(row[0], Recipient(*row[1:])) for row in conn.execute(query)]
-
-
-def begin_sending(engine: Engine, delivery_id: int, me: str, lease: float, now: datetime | None = None) -> str:
-    """Just before DATA: 'sending' when the row is still ours and the reader still active (committed);
-    'skipped' when the reader is suppressed now; 'lost' when another sender took the row."""
-    now = now or utcnow()
-    with writing(engine), session_scope(engine) as session:
-        status = session.exec(select(Subscriber.status).join(Delivery).where(Delivery.id == delivery_id)).one_or_none()
-        values: dict[str, object] = {"updated_at": now}
-        if status != "active":
-            values |= {"status": "skipped", "reply": f"subscriber is {status}", "claimed_by": None}
-        else:
-            values |= {"status": "sending", "attempts": Delivery.attempts + 1,
-                       "lease_until": now + timedelta(seconds=lease)}  # fmt: skip
-        changed = session.execute(
-            update(Delivery)
-            .where(col(Delivery.id) == delivery_id, col(Delivery.claimed_by) == me)
-            .where(col(Delivery.status).in_(("queued", "deferred")))
-            .values(**values)
-        ).rowcount  # type: ignore[attr-defined]
-    if not changed:
-        return "lost"
-    return "sending" if status == "active" else "skipped"
-
-
-def finish(
-    engine: Engine,
-    delivery_id: int,
-    status: str,
-    reply: str,
-    *,
-    retry_at: datetime | None = None,
-    bounce: bool = False,
-    issue_id: int | None = None,
-    now: datetime | None = None,
-) -> None:
-    """Record the outcome; a permanent refusal also marks the reader bounced."""
-    now = now or utcnow()
-    values: dict[str, object] = {
-        "status": status,
-        "reply": reply[:1000],
-        "updated_at": now,
-        "next_attempt_at": retry_at,
-    }
-    if status == "sent":
-        values["sent_at"] = now
-    if status != "deferred" or retry_at is None:
-        values |= {"claimed_by": None, "lease_until": None}
-    with writing(engine), session_scope(engine) as session:
-        session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
-        if bounce:
-            subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
-            _mark_bounced(session, subscriber_id, issue_id, "smtp", reply[:500], now)
 
 
 def _mark_bounced(
@@ -313,8 +277,9 @@ def requeue_refused(engine: Engine, ids: Sequence[int]) -> int:
         return int(
             session.execute(
                 update(Delivery)
-                .where(col(Delivery.id).in_(ids), col(Delivery.status) == "failed")
-                .values(status="queued", claimed_by=None, lease_until=None, next_attempt_at=None, updated_at=utcnow())
+                .where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.FAILED)
+                .values(status=DeliveryStatus.QUEUED, claimed_by=None, lease_until=None, next_attempt_at=None)
+                .values(updated_at=utcnow())
             ).rowcount  # type: ignore[attr-defined]
             or 0
         )
@@ -326,8 +291,8 @@ def resend_unknown(engine: Engine, issue_id: int) -> int:
         return int(
             session.execute(
                 update(Delivery)
-                .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == "unknown")
-                .values(status="queued", claimed_by=None, lease_until=None)
+                .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == DeliveryStatus.UNKNOWN)
+                .values(status=DeliveryStatus.QUEUED, claimed_by=None, lease_until=None)
             ).rowcount  # type: ignore[attr-defined]
             or 0
         )
@@ -338,7 +303,7 @@ def counts(engine: Engine, issue_id: int) -> dict[str, int]:
         rows = session.exec(
             select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
         ).all()
-    found = {status: 0 for status in STATUSES}
+    found: dict[str, int] = dict.fromkeys(STATUSES, 0)
     found.update({status: int(n) for status, n in rows})
     return found
 
@@ -346,115 +311,90 @@ def counts(engine: Engine, issue_id: int) -> dict[str, int]:
 def pending(engine: Engine, issue_id: int) -> int:
     """Rows still to send in a later run or a later retry (queued, or deferred)."""
     found = counts(engine, issue_id)
-    return found["queued"] + found["deferred"]
+    return sum(found[s] for s in _TO_SEND)
+
+
+def next_due(engine: Engine, issue_id: int, me: str) -> datetime | None:
+    """When the next deferred row this sender may retry is due (its own, or nobody's)."""
+    with session_scope(engine) as session:
+        return session.exec(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.issue_id == issue_id,
+                Delivery.status == DeliveryStatus.DEFERRED,
+                col(Delivery.next_attempt_at).is_not(None),
+                or_(col(Delivery.claimed_by).is_(None), col(Delivery.claimed_by) == me),
+            )
+        ).one()
+
+
+def still_deferred(engine: Engine, ids: Sequence[int]) -> int:
+    """How many of the rows ``ids`` are left deferred."""
+    found = 0
+    with session_scope(engine) as session:
+        for start in range(0, len(ids), 500):
+            found += session.exec(
+                select(func.count())
+                .select_from(Delivery)
+                .where(col(Delivery.id).in_(ids[start : start + 500]), Delivery.status == DeliveryStatus.DEFERRED)
+            ).one()
+    return found
+
+
+def unsent_readers(engine: Engine, issue_id: int, after: int, limit: int) -> list[Subscriber]:
+    """Active readers the issue has not reached yet (no row, or a row still to send), by id
+    after ``after``: what a dry run would render."""
+    done = select(Delivery.subscriber_id).where(
+        Delivery.issue_id == issue_id, col(Delivery.status).in_((*_SETTLED, DeliveryStatus.SENDING))
+    )
+    with session_scope(engine) as session:
+        return list(
+            session.exec(
+                select(Subscriber)
+                .where(Subscriber.status == "active", col(Subscriber.id) > after, col(Subscriber.id).not_in(done))
+                .order_by(col(Subscriber.id))
+                .limit(limit)
+            ).all()
+        )
+
+
+def counts_by_issue(engine: Engine) -> dict[int, dict[str, int]]:
+    """Rows per status, for every issue."""
+    found: dict[int, dict[str, int]] = {}
+    with session_scope(engine) as session:
+        rows = session.exec(
+            select(Delivery.issue_id, Delivery.status, func.count()).group_by(
+                col(Delivery.issue_id), col(Delivery.status)
+            )
+        ).all()
+    for issue_id, state, n in rows:
+        found.setdefault(issue_id, dict.fromkeys(STATUSES, 0))[state] = int(n)
+    return found
 
 
 @dataclass(frozen=True)
-class Outcome:
-    delivery_id: int
+class Attempt:
+    """One row of a reader's history."""
+
+    week: str
     status: str
+    attempts: int
     reply: str
-    retry_at: datetime | None = None
-    concern: str = ""  # what a refusal was about (digest.replies.Concern)
+    sent_at: datetime | None
+    updated_at: datetime
 
 
-_ACTIVE = (
-    "EXISTS (SELECT 1 FROM subscriber WHERE subscriber.id = delivery.subscriber_id AND subscriber.status = 'active')"
-)
-_BEGIN = (
-    "UPDATE delivery SET status = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ? "
-    "WHERE id IN ({ids}) AND claimed_by = ? AND status IN ('queued', 'deferred') AND " + _ACTIVE + " RETURNING id"
-)
-_FINISH = (
-    "UPDATE delivery SET status = ?, reply = ?, sent_at = ?, next_attempt_at = ?, updated_at = ?, "
-    "claimed_by = ?, lease_until = ? WHERE id = ?"
-)
-_REVERT = (  # marked sending, never sent: back to where it was
-    "UPDATE delivery SET status = CASE WHEN next_attempt_at IS NULL THEN 'queued' ELSE 'deferred' END, "
-    "attempts = attempts - 1, claimed_by = NULL, lease_until = NULL, updated_at = ? "
-    "WHERE id = ? AND status = 'sending' AND claimed_by = ?"
-)
+def history_of(session: Session, subscriber_id: int) -> list[Attempt]:
+    """Every issue the reader was due, with what became of it, by week."""
+    rows = session.exec(
+        select(Issue.week, Delivery).join(Delivery).where(Delivery.subscriber_id == subscriber_id)
+        .order_by(col(Issue.week))
+    ).all()  # fmt: skip
+    return [Attempt(week, d.status, d.attempts, d.reply, d.sent_at, d.updated_at) for week, d in rows]
 
 
-class Stepper:
-    """The hot path of one sender connection: plain SQL on a DBAPI connection of its own.
-
-    ``commit`` records the outcomes of the last window of messages and marks the next
-    window ``sending``, all in ONE transaction. A window is ``delivery.commit_every``
-    messages, so after a crash at most that many rows per connection are left ``sending``
-    (then reported unknown, never resent silently). A window of 1 is one commit per message."""
-
-    def __init__(self, engine: Engine, me: str, lease: float) -> None:
-        self.engine, self.me, self.lease = engine, me, timedelta(seconds=lease)
-        self.conn = engine.raw_connection()
-        self.cursor = self.conn.cursor()
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._marker = "?" if self._sqlite else "%s"
-        self._begin, self._finish, self._revert = self._sql(_BEGIN), self._sql(_FINISH), self._sql(_REVERT)
-        self._dbapi_error: type[Exception] = engine.dialect.dbapi.Error  # type: ignore[union-attr]
-        if self._sqlite:  # SQLite's busy handler naps 1 to 100 ms; commit() retries in 0.2 ms steps instead
-            self.cursor.execute("PRAGMA busy_timeout=0")
-
-    def _sql(self, text: str) -> str:
-        return text if self._sqlite else text.replace("?", "%s")
-
-    def _time(self, value: datetime | None) -> Any:
-        """UTC without a zone, as UTCDateTime stores it (SQLite keeps it as text)."""
-        if value is None:
-            return None
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds") if self._sqlite else naive
-
-    def commit(self, outcomes: Sequence[Outcome], begin: Sequence[int], revert: Sequence[int] = ()) -> dict[int, str]:
-        """Record ``outcomes``, put ``revert`` (marked but never sent) back, and mark ``begin``
-        sending. Returns each begun id's state: 'sending', 'skipped' (the reader is no longer
-        active) or 'lost' (another sender has the row)."""
-        now = utcnow()
-        t = self._time
-        stamp, until = t(now), t(now + self.lease)
-        finished = [(
-            o.status, o.reply[:1000], stamp if o.status == "sent" else None, t(o.retry_at), stamp,
-            self.me if o.status == "deferred" and o.retry_at else None,
-            until if o.status == "deferred" and o.retry_at else None, o.delivery_id,
-        ) for o in outcomes]  # fmt: skip
-        for attempt in itertools.count():
-            try:
-                with writing(self.engine):
-                    marked = self._transaction(finished, revert, begin, stamp, until)
-                break
-            except self._dbapi_error as exc:  # plain DBAPI here: say it as the rest of digest does
-                if not (self._sqlite and "locked" in str(exc)) or attempt >= SQLITE_RETRIES:
-                    raise database_failure(exc) from None
-                time.sleep(min(0.0002 * (attempt + 1), 0.01))  # another process is writing: short naps
-        lease = self.lease.total_seconds()
-        return {i: "sending" if i in marked else begin_sending(self.engine, i, self.me, lease) for i in begin}
-
-    def _transaction(
-        self, finished: list[tuple[Any, ...]], revert: Sequence[int], begin: Sequence[int], stamp: Any, until: Any
-    ) -> set[int]:
-        marked: set[int] = set()
-        try:
-            if finished:
-                self.cursor.executemany(self._finish, finished)
-            if revert:
-                self.cursor.executemany(self._revert, [(stamp, i, self.me) for i in revert])
-            if begin:
-                ids = ", ".join([self._marker] * len(begin))
-                self.cursor.execute(self._begin.replace("{ids}", ids), (until, stamp, *begin, self.me))
-                marked = {row[0] for row in self.cursor.fetchall()}
-            self.conn.commit()
-        except BaseException:
-            self.conn.rollback()
-            raise
-        return marked
-
-    def close(self) -> None:
-        self.cursor.close()
-        if self._sqlite:
-            self.cursor = self.conn.cursor()
-            self.cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-            self.cursor.close()
-        self.conn.close()
+def forget_reader(session: Session, subscriber_id: int) -> None:
+    """Erase the reader's rows (the reader is being forgotten)."""
+    session.execute(delete(Delivery).where(col(Delivery.subscriber_id) == subscriber_id))
 
 
 def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: int | None = None) -> bool:
@@ -465,7 +405,9 @@ def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: in
     with writing(engine), session_scope(engine) as session:
         subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
         replies = session.exec(
-            select(Delivery.reply).where(Delivery.subscriber_id == subscriber_id, Delivery.status == "deferred")
+            select(Delivery.reply).where(
+                Delivery.subscriber_id == subscriber_id, Delivery.status == DeliveryStatus.DEFERRED
+            )
         ).all()
         deferred = sum(_about_mailbox(reply) for reply in replies)
         if deferred < limit:

@@ -7,11 +7,11 @@ from email.utils import format_datetime, formataddr, make_msgid
 from sqlalchemy import Engine
 
 from digest.config import Config, check_public_links
-from digest.mime import clean, encode_words, quoted_printable, sender_parts
+from digest.deliver.transport import Prepared, open_transport
 from digest.models import Subscriber
+from digest.render.mime import clean, encode_words, quoted_printable, sender_parts
 from digest.timeutil import utcnow
 from digest.tokens import signer_for
-from digest.transport import open_transport
 
 
 def confirmation_message(config: Config, subscriber: Subscriber, link: str) -> bytes:
@@ -40,9 +40,5 @@ def send_confirmation(engine: Engine, config: Config, subscriber: Subscriber, as
     check_public_links(config.settings)
     token = signer_for(engine, config.settings.secret_keys).sign("confirm", subscriber.public_id, asked)
     data = confirmation_message(config, subscriber, f"{config.settings.base_url}/c/{token}")
-    transport = open_transport(config.settings.smtp_url, config.file.delivery.helo)
-    try:
-        transport.connect()
-        transport.send(sender_parts(config.newsletter.sender)[1], subscriber.email, data)
-    finally:
-        transport.close()
+    with open_transport(config.settings.smtp_url, config.file.delivery.helo) as transport:
+        transport.send(sender_parts(config.newsletter.sender)[1], subscriber.email, Prepared(data))

@@ -10,10 +10,11 @@ remote and seniority raise a match but do not exclude. Pure functions: no databa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 
 from digest.config import Ranking
 from digest.preferences import Preferences
@@ -47,11 +48,22 @@ class JobCandidate:
     posted_at: datetime
     source_weight: float = 1.0
 
-    def __post_init__(self) -> None:  # lower-cased once, not once per segment
-        object.__setattr__(self, "_title", self.title.lower())
-        object.__setattr__(self, "_body", self.body.lower())
-        object.__setattr__(self, "_location", self.location.lower())
-        object.__setattr__(self, "_posted", self.posted_at.timestamp())
+    # lower-cased once, not once per segment
+    @cached_property
+    def title_lc(self) -> str:
+        return self.title.lower()
+
+    @cached_property
+    def body_lc(self) -> str:
+        return self.body.lower()
+
+    @cached_property
+    def location_lc(self) -> str:
+        return self.location.lower()
+
+    @cached_property
+    def posted(self) -> float:
+        return self.posted_at.timestamp()
 
 
 @dataclass(frozen=True)
@@ -65,14 +77,24 @@ class PersonCandidate:
     has_url: bool
     joined_at: datetime
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_headline", self.headline.lower())
-        object.__setattr__(self, "_skills", " ; ".join(self.skills).lower())
-        object.__setattr__(self, "_location", self.location.lower())
+    @cached_property
+    def headline_lc(self) -> str:
+        return self.headline.lower()
+
+    @cached_property
+    def skills_lc(self) -> str:
+        return " ; ".join(self.skills).lower()
+
+    @cached_property
+    def location_lc(self) -> str:
+        return self.location.lower()
 
 
 @dataclass(frozen=True)
 class Pick:
+    """One ranked item of a segment: the hand-off from the build to the renderer, frozen in
+    ``segment.picks`` as JSON (``to_json``, read back with ``picks_of``)."""
+
     kind: str  # job | person
     id: int
     score: float
@@ -80,6 +102,15 @@ class Pick:
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "id": self.id, "score": self.score, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Pick:
+        return cls(str(data["kind"]), int(data["id"]), float(data.get("score", 0.0)), tuple(data.get("reasons", ())))
+
+
+def picks_of(frozen: Iterable[Mapping[str, Any]]) -> list[Pick]:
+    """A segment's frozen picks (``segment.picks``), typed."""
+    return [Pick.from_json(item) for item in frozen]
 
 
 @lru_cache(maxsize=4096)
@@ -137,7 +168,7 @@ def _job_score(
 ) -> float | None:
     """The score alone (``reasons`` None) or with its reasons appended: ranking scores every
     job for every segment but explains only the few it picks."""
-    title, body, location = job._title, job._body, job._location  # type: ignore[attr-defined]
+    title, body, location = job.title_lc, job.body_lc, job.location_lc
     role = _role_match(title, body, prefs.roles, reasons)
     if prefs.roles and role == 0:
         return None
@@ -171,7 +202,7 @@ def _job_completeness(job: JobCandidate, reasons: list[str] | None) -> float:
 
 
 def score_person(person: PersonCandidate, prefs: Preferences, weights: Ranking) -> Pick | None:
-    headline, skills, location = person._headline, person._skills, person._location  # type: ignore[attr-defined]
+    headline, skills, location = person.headline_lc, person.skills_lc, person.location_lc
     reasons: list[str] = []
     role = _role_match(headline, skills, prefs.roles, reasons)
     if prefs.roles and role == 0:
@@ -191,7 +222,7 @@ def rank_jobs(
     """The top ``limit`` jobs: best score first, at most ``max_per_company`` per company,
     and one posting per (company, title) when a board lists a role twice."""
     scored = [(s, j) for j in jobs if (s := _job_score(j, prefs, weights, as_of, None)) is not None]
-    scored.sort(key=lambda pair: (-pair[0], -pair[1]._posted, pair[1].id))  # type: ignore[attr-defined]
+    scored.sort(key=lambda pair: (-pair[0], -pair[1].posted, pair[1].id))
     chosen: list[Pick] = []
     per_company: dict[str, int] = {}
     seen_roles: set[tuple[str, str]] = set()

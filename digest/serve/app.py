@@ -10,7 +10,7 @@ GET /health      200 when the database answers, 503 within 2 s when it does not
 GET and HEAD never change anything: every change is its own POST route. Pages carry strict
 security headers; a bad token is a 400 that changes nothing; the database is never waited
 on for more than 1.5 s (503, Retry-After); bodies over 16 KB are refused; errors never show
-a stack trace (``digest.webguard``)."""
+a stack trace (``digest.serve.guard``)."""
 
 from __future__ import annotations
 
@@ -28,15 +28,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from digest.config import Config
-from digest.confirmation import send_confirmation
-from digest.db import create_db_engine
-from digest.errors import InputError
-from digest.links import ask_to_return, confirm, unsubscribe
+from digest.db import connection, create_db_engine
+from digest.deliver.confirmation import send_confirmation
+from digest.errors import BadToken, InputError
 from digest.models import Subscriber
-from digest.tokens import BadToken, Link, Signer, signer_for
-from digest.webguard import HEADER_WAIT, LOCK_WAIT, Limits, OffLoop, TimedH11Protocol, Unavailable, plain
+from digest.serve.guard import HEADER_WAIT, LOCK_WAIT, Limits, OffLoop, TimedH11Protocol, Unavailable, plain
+from digest.serve.links import ask_to_return, confirm, unsubscribe
+from digest.tokens import Link, Signer, signer_for
 
-log = logging.getLogger("digest.web")
+log = logging.getLogger("digest.serve.app")
 STYLE = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:32rem;margin:4rem auto;
 padding:0 1rem;color:#1f2328;line-height:1.5}h1{font-size:1.4rem}button{font-size:1rem;padding:.6rem 1.2rem;
 border:0;border-radius:6px;background:#5b21b6;color:#fff;cursor:pointer}.muted{color:#6b7280;font-size:.9rem}
@@ -59,94 +59,111 @@ def button_form(label: str) -> str:
 
 
 def create_app(engine: Engine, config: Config) -> Limits:
-    signer = signer_for(engine, config.settings.secret_keys)
-    name = html.escape(config.newsletter.name)
-    db = OffLoop()
-
-    def verified(purpose: str, request: Request) -> Link | None:
-        try:
-            return signer.verify(purpose, str(request.path_params["token"]))
-        except BadToken:
-            return None
-
-    invalid = page("Link not valid", "<h1>This link is not valid</h1><p>It may have been cut short by your mail "
-                   "program. Use the link from the email again.</p>", status=400)  # fmt: skip
-
-    def shown(purpose: str, title: str, body: str) -> Callable[[Request], Awaitable[Response]]:
-        """A GET (and HEAD) page: it shows a button and changes nothing (link scanners follow links)."""
-
-        async def show(request: Request) -> Response:
-            return page(title, body) if verified(purpose, request) else invalid
-
-        return show
-
-    async def unsubscribe_post(request: Request) -> Response:
-        link = verified("unsubscribe", request)
-        if link is None:
-            return invalid
-        method = "one-click" if await _one_click(request) else "link"
-        public_id = await db.run(unsubscribe, engine, link, method)
-        log.info("unsubscribe via %s", method)
-        back = signer.sign("resubscribe", public_id, link.issue_id) if public_id else ""
-        again = f'<p class="muted">Changed your mind? <a href="/r/{back}">Resubscribe</a>.</p>' if back else ""
-        return page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{name} will not email you again.</p>{again}")
-
-    async def resubscribe_post(request: Request) -> Response:
-        link = verified("resubscribe", request)
-        if link is None:
-            return invalid
-        asked = await db.run(ask_to_return, engine, link)
-        done = BackgroundTask(_mail_confirmation, engine, config, *asked) if asked is not None else None
-        return page("Check your inbox", "<h1>Check your inbox</h1><p>If this address may come back, we have "
-                    "sent it a link. Click the link in that email to get the digest again.</p>",
-                    background=done)  # fmt: skip
-
-    async def confirm_post(request: Request) -> Response:
-        link = verified("confirm", request)
-        if link is None:
-            return invalid
-        done = await db.run(confirm, engine, link)
-        return page("Confirmed", "<h1>Thank you: you are subscribed.</h1>" if done else "<h1>Nothing to confirm.</h1>")
-
-    async def health(_: Request) -> Response:
-        await db.run(_ping, engine)
-        return JSONResponse({"status": "ok"})
-
-    async def unavailable(_: Request, __: Exception) -> Response:
-        return plain(503, "the database is not answering; try again shortly", {"Retry-After": "5"})
-
-    async def not_found(_: Request, __: Exception) -> Response:
-        return page("Not found", "<h1>Not found</h1>", status=404)
-
-    async def server_error(_: Request, __: Exception) -> Response:
-        return page("Error", "<h1>Something went wrong</h1><p>Please try again later.</p>", status=500)
-
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        404: not_found, 500: server_error, Unavailable: unavailable,
-    }  # fmt: skip
-    app = Starlette(
-        routes=[
-            Route("/u/{token}", shown("unsubscribe", f"Unsubscribe from {name}", f"<h1>Unsubscribe from {name}?</h1>"
-                  f"<p>You will get no more weekly emails.</p>{button_form('Unsubscribe')}"), methods=["GET"]),
-            Route("/u/{token}", unsubscribe_post, methods=["POST"]),
-            Route("/r/{token}", shown("resubscribe", f"Resubscribe to {name}", f"<h1>Get {name} again?</h1><p>We "
-                  f"will email you a link to confirm.</p>{button_form('Resubscribe')}"), methods=["GET"]),
-            Route("/r/{token}", resubscribe_post, methods=["POST"]),
-            Route("/c/{token}", shown("confirm", f"Confirm {name}", f"<h1>Confirm your subscription to {name}</h1>"
-                  f"{button_form('Confirm')}"), methods=["GET"]),
-            Route("/c/{token}", confirm_post, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
-        ],
-        exception_handlers=handlers,
-    )  # fmt: skip
+    """The application: the link routes, their error pages, and the limits around them."""
+    site = Site(engine, config)
+    app = Starlette(routes=site.routes(), exception_handlers=site.handlers())
     # Starlette would answer /u/x/ with a 307 to /u/x on the Host the client named: a
     # redirect anywhere a request says. Paths match exactly or are not found.
     app.router.redirect_slashes = False
     return Limits(app)
 
 
+class Site:
+    """The pages and actions of ``digest serve``; database calls run off the event loop."""
+
+    def __init__(self, engine: Engine, config: Config) -> None:
+        self.engine, self.config = engine, config
+        self.signer = signer_for(engine, config.settings.secret_keys)
+        self.name = html.escape(config.newsletter.name)
+        self.db = OffLoop()
+
+    def routes(self) -> list[Route]:
+        """GET shows a page with a button; the change is the same path's POST."""
+        name = self.name
+        return [
+            Route("/u/{token}", self.shown("unsubscribe", f"Unsubscribe from {name}", f"<h1>Unsubscribe from "
+                  f"{name}?</h1><p>You will get no more weekly emails.</p>{button_form('Unsubscribe')}"),
+                  methods=["GET"]),
+            Route("/u/{token}", self.unsubscribe_post, methods=["POST"]),
+            Route("/r/{token}", self.shown("resubscribe", f"Resubscribe to {name}", f"<h1>Get {name} again?</h1>"
+                  f"<p>We will email you a link to confirm.</p>{button_form('Resubscribe')}"), methods=["GET"]),
+            Route("/r/{token}", self.resubscribe_post, methods=["POST"]),
+            Route("/c/{token}", self.shown("confirm", f"Confirm {name}", f"<h1>Confirm your subscription to "
+                  f"{name}</h1>{button_form('Confirm')}"), methods=["GET"]),
+            Route("/c/{token}", self.confirm_post, methods=["POST"]),
+            Route("/health", self.health, methods=["GET"]),
+        ]  # fmt: skip
+
+    def handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+        return {404: _not_found, 500: _server_error, Unavailable: _unavailable}
+
+    def verified(self, purpose: str, request: Request) -> Link | None:
+        try:
+            return self.signer.verify(purpose, str(request.path_params["token"]))
+        except BadToken:
+            return None
+
+    def shown(self, purpose: str, title: str, body: str) -> Callable[[Request], Awaitable[Response]]:
+        """A GET (and HEAD) page: it shows a button and changes nothing (link scanners follow links)."""
+
+        async def show(request: Request) -> Response:
+            return page(title, body) if self.verified(purpose, request) else _invalid()
+
+        return show
+
+    async def unsubscribe_post(self, request: Request) -> Response:
+        link = self.verified("unsubscribe", request)
+        if link is None:
+            return _invalid()
+        method = "one-click" if await _one_click(request) else "link"
+        public_id = await self.db.run(unsubscribe, self.engine, link, method)
+        log.info("unsubscribe via %s", method)
+        back = self.signer.sign("resubscribe", public_id, link.issue_id) if public_id else ""
+        again = f'<p class="muted">Changed your mind? <a href="/r/{back}">Resubscribe</a>.</p>' if back else ""
+        return page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{self.name} will not email you again.</p>"
+                    f"{again}")  # fmt: skip
+
+    async def resubscribe_post(self, request: Request) -> Response:
+        link = self.verified("resubscribe", request)
+        if link is None:
+            return _invalid()
+        asked = await self.db.run(ask_to_return, self.engine, link)
+        done = BackgroundTask(_mail_confirmation, self.engine, self.config, *asked) if asked is not None else None
+        return page("Check your inbox", "<h1>Check your inbox</h1><p>If this address may come back, we have "
+                    "sent it a link. Click the link in that email to get the digest again.</p>",
+                    background=done)  # fmt: skip
+
+    async def confirm_post(self, request: Request) -> Response:
+        link = self.verified("confirm", request)
+        if link is None:
+            return _invalid()
+        done = await self.db.run(confirm, self.engine, link)
+        return page("Confirmed", "<h1>Thank you: you are subscribed.</h1>" if done else "<h1>Nothing to confirm.</h1>")
+
+    async def health(self, _: Request) -> Response:
+        await self.db.run(_ping, self.engine)
+        return JSONResponse({"status": "ok"})
+
+
+def _invalid() -> Response:
+    return page("Link not valid", "<h1>This link is not valid</h1><p>It may have been cut short by your mail "
+                "program. Use the link from the email again.</p>", status=400)  # fmt: skip
+
+
+async def _unavailable(_: Request, __: Exception) -> Response:
+    return plain(503, "the database is not answering; try again shortly", {"Retry-After": "5"})
+
+
+async def _not_found(_: Request, __: Exception) -> Response:
+    return page("Not found", "<h1>Not found</h1>", status=404)
+
+
+async def _server_error(_: Request, __: Exception) -> Response:
+    return page("Error", "<h1>Something went wrong</h1><p>Please try again later.</p>", status=500)
+
+
 def _ping(engine: Engine) -> None:
-    with engine.connect() as conn:
+    with connection(engine) as conn:
         conn.execute(text("SELECT 1"))
 
 

@@ -9,20 +9,20 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
+from digest.build.issue import segment_for
+from digest.build.ranking import Pick, picks_of
 from digest.config import Config
-from digest.db import session_scope
-from digest.ingest.text import summarise
-from digest.issues import segment_for
-from digest.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
-from digest.models import Issue, IssueItem, Job, Profile, Subscriber
-from digest.models import Segment as SegmentRow
+from digest.db import connection, session_scope
+from digest.models import Issue, IssueItem, Job, Profile, Segment, Subscriber
 from digest.preferences import Preferences
-from digest.render import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
+from digest.render.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
+from digest.render.renderer import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
+from digest.text import summarise
 from digest.timeutil import utcnow
 from digest.tokens import Signer, signer_for
 
@@ -74,7 +74,7 @@ def load_renderer(engine: Engine, config: Config, issue: Issue) -> Renderer:
 
 
 @dataclass(frozen=True)
-class Segment:
+class SegmentDraft:
     """A segment's draft and its bodies, quoted-printable encoded once with holes for readers."""
 
     draft: Draft
@@ -91,8 +91,8 @@ class Composer:
     issue: Issue
     renderer: Renderer
     signer: Signer
-    segments: OrderedDict[str, Segment] = field(default_factory=OrderedDict)
-    picks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    segments: OrderedDict[str, SegmentDraft] = field(default_factory=OrderedDict)
+    picks: dict[str, list[Pick]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -115,20 +115,20 @@ class Composer:
             wanted = {k for k in keys if k and k not in self.segments and k not in self.picks}
         if not wanted:
             return
-        query = select(SegmentRow.key, SegmentRow.picks).where(
-            SegmentRow.issue_id == self.issue.id, col(SegmentRow.key).in_(wanted)
+        query = select(Segment.key, Segment.picks).where(
+            Segment.issue_id == self.issue.id, col(Segment.key).in_(wanted)
         )
-        with self.engine.connect() as conn:
-            found = {key: picks for key, picks in conn.execute(query)}
+        with connection(self.engine) as conn:
+            found = {key: picks_of(picks) for key, picks in conn.execute(query)}
         with self._lock:
             if len(self.picks) + len(found) > PICKS_KEPT:
                 self.picks.clear()
             self.picks.update(found)
 
-    def _segment_of(self, subscriber: Addressee) -> Segment:
+    def _segment_of(self, subscriber: Addressee) -> SegmentDraft:
         return self._segment(subscriber.segment_key or subscriber.preferences.key, lambda: subscriber.preferences)
 
-    def _segment(self, key: str, prefs: Callable[[], Preferences]) -> Segment:
+    def _segment(self, key: str, prefs: Callable[[], Preferences]) -> SegmentDraft:
         """The segment's draft, made once while it is in use (sender threads share it). Only the
         most recent SEGMENTS_KEPT stay in memory: senders work segment by segment, so memory
         stays flat however many segments there are."""
@@ -141,10 +141,10 @@ class Composer:
         with self._lock:
             picks = self.picks.pop(key, None)
         if picks is None:
-            picks = segment_for(self.engine, self.config, self.issue, wanted).picks
+            picks = picks_of(segment_for(self.engine, self.config, self.issue, wanted).picks)
         draft = self.renderer.draft(wanted, picks)
         tokens = self.renderer.reader_tokens
-        made = Segment(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
+        made = SegmentDraft(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
         with self._lock:
             found = self.segments.setdefault(key, made)
             while len(self.segments) > SEGMENTS_KEPT:

@@ -31,7 +31,7 @@ from digest.errors import ConfigError
 from digest.locks import hold_lease
 from digest.timeutil import utcnow
 
-log = logging.getLogger("digest.schedule")
+log = logging.getLogger("digest.schedule.scheduler")
 JOB_ID = "digest-weekly"
 STOP = threading.Event()
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -101,7 +101,8 @@ def next_runs(config: Config, count: int = 5, after: datetime | None = None) -> 
 
 def run_weekly(sources: str) -> None:
     """The job: ingest, build, send. Reads the environment afresh (DIGEST_* of the scheduler)."""
-    from digest.send import SendOptions, send
+    from digest.deliver.send import SendOptions
+    from digest.week import run_week
 
     config = load_config(dict(os.environ), Path(sources))
     engine = open_database(config.settings.database_url)
@@ -110,7 +111,7 @@ def run_weekly(sources: str) -> None:
             if not held:
                 log.info("another scheduler is running this week's job; this one stands by")
                 return
-            report = send(engine, config, SendOptions(), log=log.info, stop=STOP)
+            report = run_week(engine, config, SendOptions(), log=log.info, stop=STOP)
             log.info("weekly run: %s", report.to_json())
     finally:
         engine.dispose()

@@ -22,6 +22,8 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from digest.errors import DatabaseError
+
 T = TypeVar("T")
 MAX_BODY = 16 * 1024
 BODY_WAIT = 10.0
@@ -72,7 +74,7 @@ class OffLoop:
         future.add_done_callback(finished)
         try:
             return await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - loop.time()))
-        except (TimeoutError, OperationalError):  # no answer in time, or locked, unreachable, timed out
+        except (TimeoutError, DatabaseError, OperationalError):  # no answer in time; locked, unreachable, timed out
             raise Unavailable from None
 
 

@@ -21,6 +21,7 @@ from datetime import date
 import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest.build.ranking import Pick
 from digest.config import Config
 from digest.errors import ConfigError
 from digest.preferences import Preferences
@@ -194,10 +195,10 @@ class Renderer:
         kind, number = key.split("-")
         return self.jobs[int(number)] if kind == "job" else self.people[int(number)]
 
-    def draft(self, prefs: Preferences, picks: Sequence[dict[str, object]]) -> Draft:
+    def draft(self, prefs: Preferences, picks: Sequence[Pick]) -> Draft:
         """The segment's email: its cards in rank order, shrunk until the HTML fits."""
-        jobs = [replace(self.jobs[_id(p)], why=_why(p)) for p in picks if p["kind"] == "job"]
-        people = [replace(self.people[_id(p)], why=_why(p)) for p in picks if p["kind"] == "person"]
+        jobs = [replace(self.jobs[p.id], why=" · ".join(p.reasons)) for p in picks if p.kind == "job"]
+        people = [replace(self.people[p.id], why=" · ".join(p.reasons)) for p in picks if p.kind == "person"]
         self.prime()
         while True:
             draft = self._assemble(prefs, jobs, people)
@@ -264,15 +265,6 @@ class Renderer:
         for token, value in self.reader_values(reader).items():
             page, text = page.replace(token, html.escape(value)), text.replace(token, value)
         return Email(draft.subject, draft.preheader, page, text)
-
-
-def _id(pick: dict[str, object]) -> int:
-    return int(str(pick["id"]))
-
-
-def _why(pick: dict[str, object]) -> str:
-    reasons = pick.get("reasons")
-    return " · ".join(str(r) for r in reasons) if isinstance(reasons, list) else ""
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:

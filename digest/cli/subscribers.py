@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from digest.cli_support import State, err, friendly_errors, print_json
+from digest.cli.support import State, err, friendly_errors, print_json
 from digest.status import STATUSES
 
 
@@ -55,7 +55,7 @@ def subscribers_add(
         state.engine, email, name, parse_prefs(prefs), pending=confirm, fresh_consent=fresh_consent
     )
     if confirm and subscriber.status == "pending":
-        from digest.confirmation import send_confirmation
+        from digest.deliver.confirmation import send_confirmation
 
         send_confirmation(state.engine, state.config, subscriber)
         err.print(f"Sent a confirmation link to {subscriber.email}; they get the digest once they click it.")
@@ -211,12 +211,11 @@ def subscribers_set(state: State, email: str, prefs: tuple[str, ...]) -> None:
 @friendly_errors
 def subscribers_remove(state: State, email: str, forget: bool) -> None:
     """Unsubscribe a reader (kept on the suppression list), or --forget them entirely."""
-    from digest.subscribers import forget as forget_address
-    from digest.subscribers import remove
+    from digest import subscribers
 
     if forget:
-        existed = forget_address(state.engine, email)
+        existed = subscribers.forget(state.engine, email)
         err.print("Forgotten: their data is erased." if existed else "Not on the list; suppressed from now on.")
     else:
-        subscriber = remove(state.engine, email)
+        subscriber = subscribers.remove(state.engine, email)
         err.print(f"{subscriber.email} is {subscriber.status}.")

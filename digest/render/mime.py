@@ -58,7 +58,6 @@ class Envelope:
     message_id: str
     date: datetime
     unsubscribe_url: str
-    unsubscribe_mailto: str | None = None
     list_id: str = ""
     feedback_id: str = ""
     reply_to: str | None = None
@@ -130,8 +129,6 @@ def dot_stuffed(data: bytes) -> bytes:
 def headers(envelope: Envelope) -> list[tuple[str, str]]:
     sender_name, sender_address, _ = sender_parts(envelope.sender)
     unsubscribe = f"<{clean(envelope.unsubscribe_url)}>"
-    if envelope.unsubscribe_mailto:
-        unsubscribe += f", <{clean(envelope.unsubscribe_mailto)}>"
     fields = [
         ("From", _from_header(sender_name, sender_address)),
         ("To", address(envelope.to_name, envelope.to_address)),
@@ -148,11 +145,6 @@ def headers(envelope: Envelope) -> list[tuple[str, str]]:
     if envelope.reply_to:
         fields.append(("Reply-To", clean(envelope.reply_to)))
     return fields
-
-
-def build_message(envelope: Envelope, text: str, html: str) -> bytes:
-    """multipart/alternative: text/plain first, then text/html; CRLF line ends throughout."""
-    return assemble(envelope, quoted_printable(text) + CRLF.encode(), quoted_printable(html) + CRLF.encode())
 
 
 def assemble(envelope: Envelope, text_qp: bytes, html_qp: bytes) -> bytes:

@@ -7,17 +7,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.config import Config
-from digest.db import database_failure, session_scope
+from digest.build.ranking import JobCandidate, PersonCandidate, Pick, picks_of, rank_jobs, rank_people
+from digest.config import Config, Ranking
+from digest.db import session_scope
 from digest.errors import InputError
 from digest.models import Issue, IssueItem, Job, JobSource, Profile, Segment, Source, Subscriber
 from digest.preferences import Preferences
-from digest.ranking import JobCandidate, PersonCandidate, Pick, rank_jobs, rank_people
 from digest.timeutil import utcnow
 from digest.weeks import parse_week, week_of
 
@@ -47,6 +48,24 @@ class BuildReport:
         }
 
 
+@dataclass(frozen=True)
+class BuildSettings:
+    """What building an issue uses of the configuration, and nothing else."""
+
+    tz: ZoneInfo
+    min_items: int
+    jobs_per_email: int
+    people_per_email: int
+    ranking: Ranking
+    source_weights: dict[str, float]
+
+    @classmethod
+    def of(cls, config: Config) -> BuildSettings:
+        newsletter = config.newsletter
+        return cls(newsletter.tz, newsletter.min_items, newsletter.jobs_per_email, newsletter.people_per_email,
+                   config.file.ranking, {s.name: s.weight for s in config.sources})  # fmt: skip
+
+
 @dataclass
 class Pool:
     """An issue's frozen candidates, as the ranking sees them."""
@@ -64,13 +83,11 @@ def build_issue(engine: Engine, config: Config, week: str | None = None, now: da
             existing = session.exec(select(Issue).where(Issue.week == week)).first()
             if existing is not None:
                 return _report(session, existing, already_built=True)
-            issue = _freeze(session, config, week, now)
+            issue = _freeze(session, BuildSettings.of(config), week, now)
             return _report(session, issue)
     except IntegrityError:  # another process built the same week at the same moment
         with session_scope(engine) as session:
             return _report(session, session.exec(select(Issue).where(Issue.week == week)).one(), already_built=True)
-    except OperationalError as exc:  # a full disk, say: the one transaction is rolled back whole
-        raise database_failure(exc) from None
 
 
 def _report(session: Session, issue: Issue, already_built: bool = False) -> BuildReport:
@@ -81,12 +98,12 @@ def _report(session: Session, issue: Issue, already_built: bool = False) -> Buil
     )  # fmt: skip
 
 
-def _freeze(session: Session, config: Config, week: str, now: datetime) -> Issue:
+def _freeze(session: Session, settings: BuildSettings, week: str, now: datetime) -> Issue:
     start = _window_start(session, now)
     jobs = _new_jobs(session, start, now)
     people = _new_people(session, start, now)
     issue = Issue(week=week, built_at=now, window_start=start, window_end=now, jobs=len(jobs), people=len(people))
-    minimum = max(1, config.newsletter.min_items)
+    minimum = max(1, settings.min_items)
     if len(jobs) + len(people) < minimum:
         issue.status = "skipped"
         issue.note = f"only {len(jobs)} new job(s) and {len(people)} new people since {start:%Y-%m-%d %H:%M} UTC"
@@ -99,10 +116,10 @@ def _freeze(session: Session, config: Config, week: str, now: datetime) -> Issue
     session.add_all(IssueItem(issue_id=issue.id, kind="job", item_id=i) for i in jobs)
     session.add_all(IssueItem(issue_id=issue.id, kind="person", item_id=i) for i in people)
     session.flush()
-    pool = load_pool(session, config, issue)
+    pool = load_pool(session, settings, issue)
     featured: set[tuple[str, int]] = set()
     for prefs in reader_preferences(session):
-        featured.update(_picked(_add_segment(session, config, issue, pool, prefs)))
+        featured.update(_picked(_add_segment(session, settings, issue, pool, prefs)))
     _mark_featured(session, issue.id, featured)
     return issue
 
@@ -144,10 +161,10 @@ def reader_preferences(session: Session) -> list[Preferences]:
     return list(found.values()) or [Preferences()]
 
 
-def load_pool(session: Session, config: Config, issue: Issue) -> Pool:
+def load_pool(session: Session, settings: BuildSettings, issue: Issue) -> Pool:
     job_ids = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id, IssueItem.kind == "job")
     person_ids = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id, IssueItem.kind == "person")
-    weights = _source_weights(session, config, job_ids)
+    weights = _source_weights(session, settings, job_ids)
     jobs = [
         _job_candidate(j, weights.get(j.id or 0, 1.0))
         for j in session.exec(select(Job).where(col(Job.id).in_(job_ids)))
@@ -156,8 +173,8 @@ def load_pool(session: Session, config: Config, issue: Issue) -> Pool:
     return Pool(sorted(jobs, key=lambda j: j.id), sorted(people, key=lambda p: p.id))
 
 
-def _source_weights(session: Session, config: Config, job_ids: Any) -> dict[int, float]:
-    configured = {s.name: s.weight for s in config.sources}
+def _source_weights(session: Session, settings: BuildSettings, job_ids: Any) -> dict[int, float]:
+    configured = settings.source_weights
     rows = session.exec(
         select(JobSource.job_id, Source.name).join(Source).where(col(JobSource.job_id).in_(job_ids))
     ).all()
@@ -185,17 +202,17 @@ def _person_candidate(profile: Profile) -> PersonCandidate:
     )  # fmt: skip
 
 
-def rank_segment(config: Config, pool: Pool, prefs: Preferences, as_of: datetime) -> list[Pick]:
-    newsletter, weights = config.newsletter, config.file.ranking
-    jobs = rank_jobs(pool.jobs, prefs, weights, as_of, newsletter.jobs_per_email) if prefs.wants_jobs else []
-    people = rank_people(pool.people, prefs, weights, newsletter.people_per_email) if prefs.wants_people else []
+def rank_segment(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime) -> list[Pick]:
+    weights = settings.ranking
+    jobs = rank_jobs(pool.jobs, prefs, weights, as_of, settings.jobs_per_email) if prefs.wants_jobs else []
+    people = rank_people(pool.people, prefs, weights, settings.people_per_email) if prefs.wants_people else []
     return jobs + people
 
 
-def _add_segment(session: Session, config: Config, issue: Issue, pool: Pool, prefs: Preferences) -> Segment:
+def _add_segment(session: Session, settings: BuildSettings, issue: Issue, pool: Pool, prefs: Preferences) -> Segment:
     """Rank and store one segment (the caller marks its picks featured)."""
     assert issue.id is not None
-    picks = rank_segment(config, pool, prefs, issue.built_at)
+    picks = rank_segment(settings, pool, prefs, issue.built_at)
     segment = Segment(
         issue_id=issue.id, key=prefs.key, preferences=prefs.to_json(), picks=[p.to_json() for p in picks],
         created_at=issue.built_at,
@@ -205,7 +222,7 @@ def _add_segment(session: Session, config: Config, issue: Issue, pool: Pool, pre
 
 
 def _picked(segment: Segment) -> list[tuple[str, int]]:
-    return [(pick["kind"], pick["id"]) for pick in segment.picks]
+    return [(pick.kind, pick.id) for pick in picks_of(segment.picks)]
 
 
 def _mark_featured(session: Session, issue_id: int, picks: Iterable[tuple[str, int]]) -> None:
@@ -229,13 +246,25 @@ def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences
             return found
     try:
         with session_scope(engine) as session:
-            segment = _add_segment(session, config, issue, load_pool(session, config, issue), prefs)
+            settings = BuildSettings.of(config)
+            segment = _add_segment(session, settings, issue, load_pool(session, settings, issue), prefs)
             _mark_featured(session, segment.issue_id, _picked(segment))
             return segment
     except IntegrityError:
         with session_scope(engine) as session:
             query = select(Segment).where(Segment.issue_id == issue.id, Segment.key == prefs.key)
             return session.exec(query).one()
+
+
+def existing_issue(engine: Engine, week: str) -> Issue | None:
+    """The issue of ``week`` (YYYY-Www) when it has been built."""
+    with session_scope(engine) as session:
+        return session.exec(select(Issue).where(Issue.week == parse_week(week))).first()
+
+
+def issue_of_week(engine: Engine, config: Config, week: str | None = None, now: datetime | None = None) -> Issue:
+    """The issue of ``week`` (default: this week's), built and frozen first when it does not exist."""
+    return find_issue(engine, build_issue(engine, config, week, now).week)
 
 
 def find_issue(engine: Engine, week: str | None) -> Issue:
@@ -251,4 +280,6 @@ def find_issue(engine: Engine, week: str | None) -> Issue:
     return issue
 
 
-__all__: Sequence[str] = ["BuildReport", "build_issue", "find_issue", "load_pool", "segment_for"]
+__all__: Sequence[str] = [
+    "BuildReport", "build_issue", "existing_issue", "find_issue", "issue_of_week", "load_pool", "segment_for",
+]  # fmt: skip

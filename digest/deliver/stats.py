@@ -9,7 +9,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from digest.db import session_scope
-from digest.models import Delivery, Event, Issue
+from digest.deliver import ledger
+from digest.models import Event, Issue
 from digest.weeks import parse_week
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -42,20 +43,16 @@ def issue_stats(engine: Engine, week: str | None = None) -> list[IssueStats]:
         if week:
             query = query.where(Issue.week == parse_week(week))
         issues = session.exec(query).all()
-        deliveries = session.exec(
-            select(Delivery.issue_id, Delivery.status, func.count()).group_by(
-                col(Delivery.issue_id), col(Delivery.status)
-            )
-        ).all()
         events = session.exec(
             select(Event.issue_id, Event.kind, func.count())
             .where(col(Event.issue_id).is_not(None))
             .group_by(col(Event.issue_id), col(Event.kind))
         ).all()
     by_issue: dict[int | None, IssueStats] = {i.id: IssueStats(i.week, i.status) for i in issues}
-    for issue_id, status, n in deliveries:
-        if issue_id in by_issue and status in ("sent", "failed", "deferred", "unknown", "skipped", "queued"):
-            setattr(by_issue[issue_id], status, int(n))
+    for issue_id, found in ledger.counts_by_issue(engine).items():
+        for status in ("sent", "failed", "deferred", "unknown", "skipped", "queued"):
+            if issue_id in by_issue:
+                setattr(by_issue[issue_id], status, found[status])
     for event_issue, kind, n in events:
         if event_issue in by_issue and kind in ("unsubscribed", "bounced"):
             setattr(by_issue[event_issue], kind, int(n))

@@ -1,0 +1,101 @@
+"""``digest serve``, ``digest stats`` and ``digest schedule``: running digest as a service."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+from rich.table import Table
+
+from digest.cli.support import State, err, friendly_errors, print_json
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.pass_obj
+@friendly_errors
+def serve_command(state: State, host: str, port: int) -> None:
+    """Serve the unsubscribe, come-back and confirm links, and /health.
+
+    Put it behind your HTTPS proxy at DIGEST_BASE_URL. GET and HEAD on a link only
+    show a page with a button (mail scanners follow links); POST unsubscribes at
+    once, including RFC 8058 one-click POSTs from mail providers. Coming back mails
+    a confirmation link to the address: only its owner can resubscribe. When the
+    database does not answer within 1.5 s, a request gets a 503 (Retry-After), so
+    a provider retries its one-click POST; /health says 503 within 2 s.
+
+    \b
+    Example:
+      DIGEST_BASE_URL=https://digest.example.com digest serve --port 8000
+    """
+    from digest.serve.app import check_listen, serve
+
+    check_listen(host, port)
+    err.print(f"Serving on http://{host}:{port} (links point at {state.settings.base_url})")
+    serve(state.engine, state.config, host, port)
+
+
+@click.command("stats")
+@click.option("--week", metavar="YYYY-Www", help="Only this issue.")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
+@click.pass_obj
+@friendly_errors
+def stats_command(state: State, week: str | None, as_json: bool) -> None:
+    """Per issue: sent, failed, deferred, unknown, skipped, unsubscribed and bounced.
+
+    Unsubscribed and bounced count readers whose status changed because of that
+    issue. A sparkline shows the weekly series of messages sent and unsubscribes.
+    """
+    from digest.deliver.stats import issue_stats, sparkline
+
+    rows = issue_stats(state.engine, week)
+    table = Table(title="Issues", title_justify="left")
+    columns = ("week", "status", "sent", "failed", "deferred", "unknown", "skipped", "unsubscribed", "rate", "bounced")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("week", "status") else "right")
+    for r in rows:
+        table.add_row(r.week, r.status, str(r.sent), str(r.failed), str(r.deferred), str(r.unknown), str(r.skipped),
+                      str(r.unsubscribed), f"{r.unsubscribe_rate:.2%}", str(r.bounced))  # fmt: skip
+    err.print(table)
+    if len(rows) > 1:
+        err.print(f"sent         {sparkline([r.sent for r in rows])}")
+        err.print(f"unsubscribes {sparkline([r.unsubscribe_rate for r in rows])}")
+    if as_json:
+        print_json({"issues": [r.to_json() for r in rows]})
+
+
+@click.command("schedule")
+@click.option("--show", is_flag=True, help="Print the next run times and exit.")
+@click.pass_obj
+@friendly_errors
+def schedule_command(state: State, show: bool) -> None:
+    """Run the weekly job (ingest, build, send) on newsletter.schedule.
+
+    The cron line means what crontab(5) says (weekday 0 and 7 are Sunday, names
+    allowed), in newsletter.timezone. The schedule is kept in the database, so a
+    restart keeps it; a run missed while stopped runs once on start when within
+    newsletter.misfire_grace_hours, otherwise it is skipped and logged. SIGTERM
+    stops cleanly: messages in flight finish first.
+
+    \b
+    Examples:
+      digest schedule --show
+      digest schedule
+    """
+    from digest.schedule.scheduler import STOP, next_runs, run_schedule
+
+    config = state.config
+    runs = next_runs(config)
+    if show:
+        click.echo(f"Schedule {config.newsletter.schedule!r} in {config.newsletter.timezone}; next runs:")
+        for run in runs:
+            click.echo(f"  {run:%a %Y-%m-%d %H:%M %Z}")
+        return
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: STOP.set())
+    err.print(f"Scheduler running; next run {runs[0]:%a %Y-%m-%d %H:%M %Z}. Stop with Ctrl-C or SIGTERM.")
+    run_schedule(state.engine, config)

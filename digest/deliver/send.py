@@ -1,0 +1,207 @@
+"""Delivering a built issue: to every active reader exactly once, resuming wherever the
+ledger stands (or a dry run, or one test copy). ``digest.week`` builds the issue first."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from digest.addresses import find_reader, normalise_email
+from digest.config import Config, DeliverySettings, check_public_links
+from digest.db import session_scope
+from digest.deliver import ledger
+from digest.deliver.processes import run_processes
+from digest.deliver.transport import Prepared, open_transport
+from digest.deliver.workers import RateLimiter, Refusals, Run, run_workers
+from digest.errors import SendAborted
+from digest.models import Issue
+from digest.render.compose import Composer, sample_reader
+from digest.render.dkim import DkimSigner, dkim_signer
+from digest.render.mime import sender_parts
+from digest.timeutil import utcnow
+
+EXIT_PROBLEMS, EXIT_STOPPED, EXIT_ABORTED = 5, 6, SendAborted.exit_code
+
+
+@dataclass
+class SendOptions:
+    week: str | None = None
+    dry_run: bool = False
+    to: str | None = None
+    limit: int | None = None
+    workers: int | None = None
+    rate: float | None = None
+    resend_unknown: bool = False
+    processes: int | None = None
+
+
+@dataclass
+class SendReport:
+    week: str
+    status: str  # sent | stopped (rows left: SIGTERM, --limit) | skipped | dry-run | test
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    unknown: int = 0
+    remaining: int = 0
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.deferred or self.unknown)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all went out; 5 some failed, were deferred or are unknown; 6 stopped with rows left.
+        (7, a run the mail server or the database stopped, is SendAborted's.)"""
+        if self.status == "stopped":
+            return EXIT_STOPPED
+        return 0 if self.ok else EXIT_PROBLEMS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "week": self.week, "sent": self.sent, "failed": self.failed, "deferred": self.deferred,
+            "skipped": self.skipped, "unknown": self.unknown, "remaining": self.remaining,
+            "status": self.status, "note": self.note,
+        }  # fmt: skip
+
+
+def preflight(config: Config) -> DkimSigner | None:
+    """What must hold before anything is sent (or ingested and built for sending): public
+    links for a real relay, a usable DKIM key. Returns the signer."""
+    check_public_links(config.settings)  # a real send never mails links to localhost or over http
+    return dkim_signer(config)
+
+
+def send(
+    engine: Engine,
+    config: Config,
+    issue: Issue,
+    options: SendOptions,
+    *,
+    log: Callable[[str], None] = lambda _: None,
+    on_start: Callable[[int], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> SendReport:
+    """Deliver a built ``issue``: to every active reader exactly once, resuming wherever the
+    ledger stands; or a dry run; or one test copy (``options.to``)."""
+    signer = preflight(config)
+    if issue.status == "skipped":
+        return SendReport(issue.week, "skipped", note=f"nothing to send: {issue.note}")
+    composer = Composer.open(engine, config, issue)
+    if options.to:
+        return _send_test_copy(engine, config, composer, options.to, signer)
+    if options.dry_run:
+        return _dry_run(engine, composer, issue, options.limit)
+    recovered = _prepare(engine, issue, options.resend_unknown, log)
+    pending = ledger.pending(engine, issue.id or 0)
+    if on_start:
+        on_start(min(pending, options.limit) if options.limit is not None else pending)
+    run = _run(engine, config, issue, composer, signer, options, stop, on_message)
+    if pending and options.limit != 0:
+        _start_workers(run, options, config.file.delivery, on_message)
+    return _finish(engine, run, recovered)
+
+
+def _prepare(engine: Engine, issue: Issue, resend_unknown: bool, log: Callable[[str], None]) -> int:
+    """Rows for new readers; what dead senders left taken over. Returns how many became unknown."""
+    assert issue.id is not None
+    ledger.enqueue(engine, issue.id)
+    recovered = ledger.recover(engine, issue.id)
+    if recovered:
+        log(f"{recovered} message(s) were in flight when a sender stopped: marked unknown, not resent.")
+    if resend_unknown:
+        log(f"Requeued {ledger.resend_unknown(engine, issue.id)} unknown message(s), as asked.")
+    return recovered
+
+
+def _run(
+    engine: Engine, config: Config, issue: Issue, composer: Composer, signer: DkimSigner | None,
+    options: SendOptions, stop: threading.Event | None, on_message: Callable[[str], None] | None,
+) -> Run:  # fmt: skip
+    delivery = config.file.delivery
+    return Run(
+        engine=engine, delivery=delivery, envelope_from=sender_parts(config.newsletter.sender)[1],
+        issue=issue, composer=composer,
+        transport_factory=lambda: open_transport(config.settings.smtp_url, delivery.helo), signer=signer,
+        limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else delivery.rate),
+        stop=stop or threading.Event(), on_message=on_message, refusals=Refusals(delivery.refusals_in_a_row),
+    )  # fmt: skip
+
+
+def _start_workers(
+    run: Run, options: SendOptions, delivery: DeliverySettings, on_message: Callable[[str], None] | None
+) -> None:
+    workers = options.workers or delivery.workers
+    processes = min(options.processes or delivery.processes, workers)
+    if processes > 1 and options.limit is None:
+        run_processes(run, workers, processes, progress=_progress_of(on_message))
+    else:
+        run_workers(run, workers)
+
+
+def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
+    report = _report(engine, run, recovered)
+    if report.remaining and (run.stop.is_set() or run.limit_reached):
+        report.status = "stopped"
+    if run.failure is not None:
+        report.note = f"stopped: {run.failure}"
+        raise SendAborted(str(run.failure), report)
+    return report
+
+
+def _progress_of(on_message: Callable[[str], None] | None) -> Callable[[int], None] | None:
+    if on_message is None:
+        return None
+    report = on_message
+
+    def advance(n: int) -> None:
+        for _ in range(n):
+            report("done")
+
+    return advance
+
+
+def _report(engine: Engine, run: Run, recovered: int) -> SendReport:
+    outcomes = run.outcomes
+    return SendReport(
+        run.issue.week, "sent", sent=outcomes["sent"], failed=outcomes["failed"],
+        deferred=ledger.still_deferred(engine, list(run.tries)), skipped=outcomes["skipped"],
+        unknown=outcomes["unknown"] + recovered, remaining=ledger.pending(engine, run.issue_id),
+    )  # fmt: skip
+
+
+def _send_test_copy(
+    engine: Engine, config: Config, composer: Composer, to: str, signer: DkimSigner | None
+) -> SendReport:
+    """One copy to ``to``, as its reader would get it (the sample reader when nobody has that address)."""
+    to = normalise_email(to)
+    with session_scope(engine) as session:
+        reader = find_reader(session, to)
+    if reader is None:
+        reader = sample_reader()
+        reader.email = to
+    data = composer.message_for(reader, utcnow())
+    with open_transport(config.settings.smtp_url, config.file.delivery.helo) as transport:
+        transport.send(sender_parts(config.newsletter.sender)[1], to, Prepared(signer.sign(data) if signer else data))
+    return SendReport(composer.issue.week, "test", sent=1, note=f"test copy to {to}, outside the ledger")
+
+
+def _dry_run(engine: Engine, composer: Composer, issue: Issue, limit: int | None) -> SendReport:
+    """Render every message that would go out now; send nothing and change nothing."""
+    rendered, last = 0, 0
+    while limit is None or rendered < limit:
+        batch = ledger.unsent_readers(engine, issue.id or 0, last, 500)
+        if not batch:
+            break
+        for reader in batch[: None if limit is None else limit - rendered]:
+            composer.message_for(reader, utcnow())
+            rendered += 1
+        last = batch[-1].id or last
+    return SendReport(issue.week, "dry-run", remaining=rendered, note=f"would send {rendered} message(s)")
