@@ -4,7 +4,6 @@ does not exist yet, then deliver it (``digest.deliver.send``)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ from sqlalchemy import Engine
 
 from digest.build.issue import existing_issue, issue_of_week
 from digest.config import Config
-from digest.deliver.send import SendOptions, SendReport, preflight, send
+from digest.deliver.send import Hooks, SendOptions, SendReport, preflight, send
 from digest.ingest.store import last_ingest
 from digest.models import Issue
 from digest.subscribers import seed_if_empty
@@ -20,21 +19,13 @@ from digest.timeutil import utcnow
 from digest.weeks import parse_week, week_of
 
 
-def run_week(
-    engine: Engine,
-    config: Config,
-    options: SendOptions,
-    *,
-    log: Callable[[str], None] = lambda _: None,
-    on_start: Callable[[int], None] | None = None,
-    on_message: Callable[[str], None] | None = None,
-    stop: threading.Event | None = None,
-) -> SendReport:
+def run_week(engine: Engine, config: Config, options: SendOptions, hooks: Hooks | None = None) -> SendReport:
     """Seed, ingest when stale, build, deliver: the week's issue reaches every active reader once."""
+    hooks = hooks or Hooks()
     preflight(config)  # an unusable key or a local link stops the run before it ingests or builds
-    seed_readers(engine, config, log)
-    issue = this_weeks_issue(engine, config, options.week, log)
-    return send(engine, config, issue, options, log=log, on_start=on_start, on_message=on_message, stop=stop)
+    seed_readers(engine, config, hooks.log)
+    issue = this_weeks_issue(engine, config, options.week, hooks.log)
+    return send(engine, config, issue, options, hooks)
 
 
 def seed_readers(engine: Engine, config: Config, log: Callable[[str], None]) -> None:

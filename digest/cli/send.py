@@ -53,7 +53,7 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
       digest send --to me@example.com
       DIGEST_SMTP_URL=smtp://relay:587?starttls=true digest send --workers 4 --rate 50
     """
-    from digest.deliver.send import SendOptions
+    from digest.deliver.send import Hooks, SendOptions
     from digest.errors import SendAborted
     from digest.week import run_week
 
@@ -67,10 +67,8 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
         signal.signal(signum, stop_soon)
     with SendProgress() as progress:
         try:
-            report = run_week(
-                state.engine, state.config, SendOptions(**options), log=progress.log, on_start=progress.start,
-                on_message=progress.advance, stop=stop,
-            )  # fmt: skip
+            hooks = Hooks(log=progress.log, on_start=progress.start, on_message=progress.advance, stop=stop)
+            report = run_week(state.engine, state.config, SendOptions(**options), hooks)
         except SendAborted as exc:
             _print_send(exc.report, as_json)
             raise

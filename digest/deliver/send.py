@@ -78,19 +78,21 @@ def preflight(config: Config) -> DkimSigner | None:
     return dkim_signer(config)
 
 
-def send(
-    engine: Engine,
-    config: Config,
-    issue: Issue,
-    options: SendOptions,
-    *,
-    log: Callable[[str], None] = lambda _: None,
-    on_start: Callable[[int], None] | None = None,
-    on_message: Callable[[str], None] | None = None,
-    stop: threading.Event | None = None,
-) -> SendReport:
+@dataclass
+class Hooks:
+    """How a caller follows a send and stops it: lines to log, the number of messages about
+    to go (``on_start``), each outcome as it is recorded (``on_message``), a stop event."""
+
+    log: Callable[[str], None] = lambda _: None
+    on_start: Callable[[int], None] | None = None
+    on_message: Callable[[str], None] | None = None
+    stop: threading.Event | None = None
+
+
+def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hooks: Hooks | None = None) -> SendReport:
     """Deliver a built ``issue``: to every active reader exactly once, resuming wherever the
     ledger stands; or a dry run; or one test copy (``options.to``)."""
+    hooks = hooks or Hooks()
     signer = preflight(config)
     if issue.status == "skipped":
         return SendReport(issue.week, "skipped", note=f"nothing to send: {issue.note}")
@@ -99,13 +101,13 @@ def send(
         return _send_test_copy(engine, config, composer, options.to, signer)
     if options.dry_run:
         return _dry_run(engine, composer, issue, options.limit)
-    recovered = _prepare(engine, issue, options.resend_unknown, log)
+    recovered = _prepare(engine, issue, options.resend_unknown, hooks.log)
     pending = ledger.pending(engine, issue.id or 0)
-    if on_start:
-        on_start(min(pending, options.limit) if options.limit is not None else pending)
-    run = _run(engine, config, issue, composer, signer, options, stop, on_message)
+    if hooks.on_start:
+        hooks.on_start(min(pending, options.limit) if options.limit is not None else pending)
+    run = _run(engine, config, issue, composer, signer, options, hooks)
     if pending and options.limit != 0:
-        _start_workers(run, options, config.file.delivery, on_message)
+        _start_workers(run, options, config.file.delivery, hooks.on_message)
     return _finish(engine, run, recovered)
 
 
@@ -123,7 +125,7 @@ def _prepare(engine: Engine, issue: Issue, resend_unknown: bool, log: Callable[[
 
 def _run(
     engine: Engine, config: Config, issue: Issue, composer: Composer, signer: DkimSigner | None,
-    options: SendOptions, stop: threading.Event | None, on_message: Callable[[str], None] | None,
+    options: SendOptions, hooks: Hooks,
 ) -> Run:  # fmt: skip
     delivery = config.file.delivery
     return Run(
@@ -131,7 +133,8 @@ def _run(
         issue=issue, composer=composer,
         transport_factory=lambda: open_transport(config.settings.smtp_url, delivery.helo), signer=signer,
         limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else delivery.rate),
-        stop=stop or threading.Event(), on_message=on_message, refusals=Refusals(delivery.refusals_in_a_row),
+        stop=hooks.stop or threading.Event(), on_message=hooks.on_message,
+        refusals=Refusals(delivery.refusals_in_a_row),
     )  # fmt: skip
 
 

@@ -101,7 +101,7 @@ def next_runs(config: Config, count: int = 5, after: datetime | None = None) -> 
 
 def run_weekly(sources: str) -> None:
     """The job: ingest, build, send. Reads the environment afresh (DIGEST_* of the scheduler)."""
-    from digest.deliver.send import SendOptions
+    from digest.deliver.send import Hooks, SendOptions
     from digest.week import run_week
 
     config = load_config(dict(os.environ), Path(sources))
@@ -111,7 +111,7 @@ def run_weekly(sources: str) -> None:
             if not held:
                 log.info("another scheduler is running this week's job; this one stands by")
                 return
-            report = run_week(engine, config, SendOptions(), log=log.info, stop=STOP)
+            report = run_week(engine, config, SendOptions(), Hooks(log=log.info, stop=STOP))
             log.info("weekly run: %s", report.to_json())
     finally:
         engine.dispose()
