@@ -74,8 +74,15 @@ class Newsletter(_Strict):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
+        """Checked as ``digest schedule`` will read it, so no command accepts a line the scheduler refuses."""
         if len(value.split()) != 5:
             raise ValueError("not a 5-field cron line (minute hour day month weekday)")
+        from digest.cron import cron_trigger
+
+        try:
+            cron_trigger(value, "UTC")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix(f"{exc.where}: ")) from None
         return value
 
     @field_validator("timezone")

@@ -125,3 +125,34 @@ def test_build_explain_and_preview_eml(workdir: Path) -> None:
     assert "TOP JOBS THIS WEEK" in text.stdout
     bad = runner.invoke(main, ["build", "--week", "2026-W60"])
     assert bad.exit_code == 1 and "Error: --week: 2026 has no week 60" in bad.stderr
+
+
+def test_a_bad_cron_line_stops_every_command_naming_the_file_used(tmp_path: Path, env: dict[str, str]) -> None:
+    """Only `schedule` used to read the cron line: ingest, send and a dry run went ahead."""
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    text = (ROOT / "sources.yaml").read_text().replace('schedule: "0 9 * * mon"', 'schedule: "0 25 * * mon"')
+    assert "0 25 * * mon" in text
+    (tmp_path / "weekly.yaml").write_text(text)
+    for command in (["ingest"], ["send", "--dry-run"], ["send"], ["schedule", "--show"]):
+        result = run(["--sources", "weekly.yaml", *command], env, tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, (command, result.stderr)
+        assert lines[0].startswith("Error: weekly.yaml: newsletter.schedule: '0 25 * * mon': "), lines[0]
+    assert not list(tmp_path.glob("outbox/new/*")), "nothing was sent"
+
+
+def test_tables_and_explanations_go_to_stdout_and_are_not_wrapped(workdir: Path) -> None:
+    """`digest stats > f` and `digest build --explain | less` get the main output; with --json
+    stdout holds only the JSON (the explanation goes to stderr then)."""
+    runner = CliRunner()
+    ingested = runner.invoke(main, ["ingest"])
+    assert ingested.exit_code == 0 and "sample-product-rss" in ingested.stdout
+    built = runner.invoke(main, ["build", "--explain"])
+    assert built.exit_code == 0 and "Segment 1" in built.stdout and "Segment 1" not in built.stderr
+    picks = [line for line in built.stdout.splitlines() if "[score" in line]
+    assert picks and max(len(line) for line in picks) > 80, "long lines stay whole"
+    assert all(line.endswith("]") for line in picks), "each pick is one line"
+    stats = runner.invoke(main, ["stats"])
+    assert stats.exit_code == 0 and "week" in stats.stdout and "2026-W" in stats.stdout
+    as_json = runner.invoke(main, ["stats", "--json"])
+    assert json.loads(as_json.stdout)["issues"] and "week" in as_json.stderr

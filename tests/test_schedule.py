@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from digest.config import Config
+from digest.cron import cron_trigger, weekdays
 from digest.models import Delivery, Subscriber
-from digest.schedule.scheduler import cron_trigger, next_runs, scheduler_for, weekdays
+from digest.schedule.scheduler import next_runs, scheduler_for
 from tests.conftest import ROOT, config_for
 from tests.helpers import add_reader
 from tests.smtpserver import smtp_server

@@ -199,3 +199,16 @@ def test_cli_import_reports_lines_and_exit_code(
     data = json.loads(result.stdout)
     assert data["added"] == 4900 and len(data["rejected"]) == 50 and data["rejected"][0] == {
         "line": 9, "reason": data["rejected"][0]["reason"]}  # fmt: skip
+
+
+def test_cli_set_changes_a_name_as_its_help_says(tmp_path: Path, env: dict[str, str]) -> None:
+    shutil.copy(ROOT / "sources.yaml", tmp_path)
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    assert run(["subscribers", "add", "ada@example.com", "--name", "Ada"], env, tmp_path).returncode == 0
+    renamed = run(["subscribers", "set", "ada@example.com", "--name", "Ada Lovelace", "--pref", "remote=true"],
+                  env, tmp_path)  # fmt: skip
+    assert renamed.returncode == 0, renamed.stderr
+    shown = json.loads(run(["subscribers", "show", "ada@example.com", "--json"], env, tmp_path).stdout)
+    assert (shown["name"], shown["remote"]) == ("Ada Lovelace", True)
+    nothing = run(["subscribers", "set", "ada@example.com"], env, tmp_path)
+    assert nothing.returncode == 2 and "give --name, --pref KEY=VALUE, or both" in nothing.stderr

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from digest.cli.support import State, err, friendly_errors, print_json
+from digest.cli.support import State, err, friendly_errors, main_output, print_json
 
 if TYPE_CHECKING:
     from digest.ingest import IngestReport, SourceReport
@@ -37,7 +37,7 @@ def ingest_command(state: State, names: tuple[str, ...], as_json: bool) -> None:
     config, engine = state.config, state.engine
     with err.status(f"Fetching {len(names) or len(config.sources)} source(s)…"):
         report = ingest(engine, config, names, on_source=_log_source)
-    err.print(ingest_table(report))
+    main_output(as_json).print(ingest_table(report))
     err.print(f"{report.new} new, {report.updated} updated, {report.errors} source error(s).")
     if as_json:
         print_json(report.to_json())
@@ -90,16 +90,17 @@ def build_command(state: State, week: str | None, explain: bool, as_json: bool) 
             f"Issue {report.week} {verb}: {report.jobs} job(s), {report.people} people, {report.segments} segment(s)."
         )
     if explain:
-        _explain(state, report.week)
+        _explain(state, report.week, as_json)
     if as_json:
         print_json(report.to_json())
 
 
-def _explain(state: State, week: str) -> None:
+def _explain(state: State, week: str, as_json: bool) -> None:
+    """One line per segment and per pick, never wrapped (to stderr with --json)."""
     from digest.build.explain import explain_issue
 
     for line in explain_issue(state.engine, week):
-        err.print(line, markup=False, highlight=False)
+        click.echo(line, err=as_json)
 
 
 @click.command("preview")

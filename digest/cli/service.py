@@ -7,7 +7,7 @@ import signal
 import click
 from rich.table import Table
 
-from digest.cli.support import State, err, friendly_errors, print_json
+from digest.cli.support import State, err, friendly_errors, main_output, print_json
 
 
 @click.command("serve")
@@ -57,10 +57,11 @@ def stats_command(state: State, week: str | None, as_json: bool) -> None:
     for r in rows:
         table.add_row(r.week, r.status, str(r.sent), str(r.failed), str(r.deferred), str(r.unknown), str(r.skipped),
                       str(r.unsubscribed), f"{r.unsubscribe_rate:.2%}", str(r.bounced))  # fmt: skip
-    err.print(table)
+    shown = main_output(as_json)
+    shown.print(table)
     if len(rows) > 1:
-        err.print(f"sent         {sparkline([r.sent for r in rows])}")
-        err.print(f"unsubscribes {sparkline([r.unsubscribe_rate for r in rows])}")
+        shown.print(f"sent         {sparkline([r.sent for r in rows])}")
+        shown.print(f"unsubscribes {sparkline([r.unsubscribe_rate for r in rows])}")
     if as_json:
         print_json({"issues": [r.to_json() for r in rows]})
 

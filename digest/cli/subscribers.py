@@ -188,19 +188,24 @@ def subscribers_show(state: State, email: str, as_json: bool) -> None:
 
 @subscribers_group.command("set")
 @click.argument("email")
-@click.option("--pref", "prefs", multiple=True, metavar="KEY=VALUE", required=True, help="A preference (repeatable).")
+@click.option("--name", help="The reader's name, as the greeting uses it.")
+@click.option("--pref", "prefs", multiple=True, metavar="KEY=VALUE", help="A preference (repeatable).")
 @click.pass_obj
 @friendly_errors
-def subscribers_set(state: State, email: str, prefs: tuple[str, ...]) -> None:
+def subscribers_set(state: State, email: str, name: str | None, prefs: tuple[str, ...]) -> None:
     """Change a reader's name or preferences.
 
     \b
-    Example:
+    Examples:
+      digest subscribers set ada@example.com --name "Ada Lovelace"
       digest subscribers set ada@example.com --pref audience=people --pref remote=true
     """
     from digest.subscribers import parse_prefs, update_preferences
 
-    subscriber = update_preferences(state.engine, email, parse_prefs(prefs))
+    if name is None and not prefs:
+        raise click.UsageError("give --name, --pref KEY=VALUE, or both")
+    changes = parse_prefs(prefs) | ({"name": name} if name is not None else {})
+    subscriber = update_preferences(state.engine, email, changes)
     err.print(f"Updated {subscriber.email}.")
 
 

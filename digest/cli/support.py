@@ -22,6 +22,13 @@ from digest.errors import DigestError
 
 F = TypeVar("F", bound=Callable[..., Any])
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def main_output(as_json: bool) -> Console:
+    """Where a command's main output (a table, an explanation) goes: stdout, so it can be
+    piped or saved; stderr when ``--json`` holds stdout for the contract's object."""
+    return err if as_json else out
 
 
 @dataclass
