@@ -156,3 +156,25 @@ def test_tables_and_explanations_go_to_stdout_and_are_not_wrapped(workdir: Path)
     assert stats.exit_code == 0 and "week" in stats.stdout and "2026-W" in stats.stdout
     as_json = runner.invoke(main, ["stats", "--json"])
     assert json.loads(as_json.stdout)["issues"] and "week" in as_json.stderr
+
+
+def test_a_repeat_send_says_who_has_it_and_an_empty_list_warns(tmp_path: Path, env: dict[str, str]) -> None:
+    """A second `send` of the week said "0 sent"; an empty list said the same, silently."""
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    shutil.copy(ROOT / "sources.yaml", tmp_path / "sources.yaml")
+    first = run(["send"], env, tmp_path)
+    assert first.returncode == 0 and "4 sent" in first.stderr, first.stderr
+    again = run(["send"], env, tmp_path)
+    assert again.returncode == 0 and "already went to 4 reader(s); nothing left to send" in again.stderr
+    assert "Warning" not in first.stderr + again.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    text = (ROOT / "sources.yaml").read_text()
+    (empty / "sources.yaml").write_text("\n".join(line for line in text.splitlines() if "seed_readers" not in line))
+    shutil.copytree(ROOT / "samples", empty / "samples")
+    alone = run(
+        ["send"],
+        {**env, "DIGEST_DATABASE_URL": f"sqlite:///{empty / 'd.db'}", "DIGEST_SOURCES": str(empty / "sources.yaml")},
+        empty,
+    )
+    assert alone.returncode == 0 and "Warning: the list has no active readers" in alone.stderr, alone.stderr

@@ -115,6 +115,8 @@ def _print_send(report: Any, as_json: bool) -> None:
         err.print(f"Issue {report.week} was skipped: {report.note}. Nobody was mailed.")
     elif report.status in ("test", "dry-run"):
         err.print(f"Issue {report.week}: {report.note}.")
+    elif report.earlier and not (report.sent or report.failed or report.unknown or report.remaining):
+        err.print(f"Issue {report.week} already went to {report.earlier} reader(s); nothing left to send.")
     else:
         err.print(
             f"Issue {report.week}: {report.sent} sent, {report.failed} failed, {report.deferred} deferred, "

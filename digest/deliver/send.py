@@ -50,6 +50,7 @@ class SendReport:
     unknown: int = 0
     remaining: int = 0
     note: str = ""
+    earlier: int = 0  # readers this issue had reached before this run
 
     @property
     def ok(self) -> bool:
@@ -102,13 +103,18 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
     if options.dry_run:
         return _dry_run(engine, composer, issue, options.limit)
     recovered = _prepare(engine, issue, options.resend_unknown, hooks.log)
+    before = ledger.counts(engine, issue.id or 0)
+    if not sum(before.values()):
+        hooks.log("Warning: the list has no active readers; nobody will be mailed (digest subscribers add or import).")
     pending = ledger.pending(engine, issue.id or 0)
     if hooks.on_start:
         hooks.on_start(min(pending, options.limit) if options.limit is not None else pending)
     run = _run(engine, config, issue, composer, signer, options, hooks)
     if pending and options.limit != 0:
         _start_workers(run, options, config.file.delivery, hooks.on_message)
-    return _finish(engine, run, recovered)
+    report = _finish(engine, run, recovered)
+    report.earlier = before[ledger.DeliveryStatus.SENT]
+    return report
 
 
 def _prepare(engine: Engine, issue: Issue, resend_unknown: bool, log: Callable[[str], None]) -> int:
