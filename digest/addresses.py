@@ -27,6 +27,7 @@ def normalise_email(raw: str) -> str:
     return f"{valid.local_part}@{domain}".lower()
 
 
-def find_reader(session: Session, email: str) -> Subscriber | None:
-    """The reader with this address, however it is written (case, an IDN domain)."""
-    return session.exec(select(Subscriber).where(Subscriber.email == normalise_email(email))).first()
+def find_reader(session: Session, address: str) -> Subscriber | None:
+    """The reader with this address, as ``normalise_email`` gives it (so however the person
+    wrote it: case, an IDN domain)."""
+    return session.exec(select(Subscriber).where(Subscriber.email == address)).first()

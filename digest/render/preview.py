@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from digest.addresses import find_reader
+from digest.addresses import find_reader, normalise_email
 from digest.build.issue import find_issue, issue_of_week
 from digest.config import Config
 from digest.db import session_scope
@@ -35,7 +35,7 @@ def render_preview(engine: Engine, config: Config, week: str | None, email: str 
 
 def _reader(engine: Engine, email: str) -> Subscriber:
     with session_scope(engine) as session:
-        found = find_reader(session, email)
+        found = find_reader(session, normalise_email(email))
     if found is None:
         raise InputError(f"no subscriber {email!r}")
     return found
