@@ -62,6 +62,10 @@ class Newsletter(_Strict):
     postal_address: str = ""
     reply_to: str | None = None
     misfire_grace_hours: float = Field(6, ge=0, description="a run missed while down runs on start within this")
+    retry_minutes: float = Field(
+        1, gt=0, description="a failed weekly run is retried after this, then after twice as long each time "
+        "(at most 30 minutes between tries), while misfire_grace_hours after its scheduled time allows",
+    )  # fmt: skip
 
     @field_validator("sender")
     @classmethod

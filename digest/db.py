@@ -69,6 +69,14 @@ def describe(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
+def describe_url(url: str) -> str:
+    """A database URL without its password (the URL as given when it does not parse)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "DIGEST_DATABASE_URL"
+
+
 def _alembic_config(engine: Engine) -> alembic.config.Config:
     cfg = alembic.config.Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -107,6 +115,30 @@ def open_database(url: str, *, migrate_schema: bool = True) -> Engine:
         migrate(engine)
     else:
         current_revision(engine)
+    return engine
+
+
+def open_existing(url: str) -> Engine | None:
+    """For the commands that only read: an engine on a database at this version's schema,
+    or None when there is none yet (no SQLite file, or an empty database). Nothing is
+    created or migrated; an older schema asks for ``digest init``."""
+    engine = create_db_engine(url)
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            engine.dispose()
+            return None
+    revision = current_revision(engine)
+    head = head_revision()
+    if revision is None:
+        engine.dispose()
+        return None
+    if revision != head:
+        engine.dispose()
+        known = {s.revision for s in ScriptDirectory.from_config(_alembic_config(engine)).walk_revisions()}
+        if revision in known:
+            raise DatabaseError(f"{describe(engine)} has an older schema ({revision}): run `digest init` to migrate it")
+        raise DatabaseError(f"{describe(engine)} has schema {revision}, newer than this version of digest knows")
     return engine
 
 

@@ -81,15 +81,18 @@ class Signer:
         return Link(reader.hex(), int(issue_id))
 
 
-def signer_for(engine: Engine, configured: Sequence[str]) -> Signer:
+def signer_for(engine: Engine, configured: Sequence[str], store: bool = True) -> Signer:
     """The configured keys (DIGEST_SECRET_KEY), or a random key generated once and kept in the
-    database, so a fresh install signs its links without any set-up."""
+    database, so a fresh install signs its links without any set-up. ``store=False`` (a dry
+    run, whose links go nowhere): a key not generated yet is a throwaway one."""
     if configured:
         return Signer.from_keys(configured)
     with session_scope(engine) as session:
         stored = session.get(Setting, GENERATED_KEY)
         if stored is not None:
             return Signer.from_keys([stored.value])
+    if not store:
+        return Signer.from_keys([secrets.token_urlsafe(32)])
     try:
         with session_scope(engine) as session:
             session.add(Setting(key=GENERATED_KEY, value=secrets.token_urlsafe(32)))

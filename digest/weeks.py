@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.errors import InputError
@@ -26,4 +26,15 @@ def parse_week(text: str) -> str:
         date.fromisocalendar(year, week, 1)
     except ValueError:
         raise InputError(f"--week: {year} has no week {week}") from None
+    return f"{year}-W{week:02d}"
+
+
+def following(week: str) -> str:
+    """The week after ``week``."""
+    year, number = int(week[:4]), int(week[-2:])
+    return week_of_date(date.fromisocalendar(year, number, 1) + timedelta(days=7))
+
+
+def week_of_date(day: date) -> str:
+    year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"

@@ -148,9 +148,9 @@ def free_port() -> int:
 
 
 class _Controller(Controller):
-    def __init__(self, sink: MailSink, tls: ssl.SSLContext | None, **kwargs: Any) -> None:
+    def __init__(self, sink: MailSink, tls: ssl.SSLContext | None, port: int | None = None, **kwargs: Any) -> None:
         self.sink, self.tls = sink, tls
-        super().__init__(sink, hostname="127.0.0.1", port=free_port(), **kwargs)
+        super().__init__(sink, hostname="127.0.0.1", port=port or free_port(), **kwargs)
 
     def factory(self) -> SMTP:
         faults = self.sink.faults
@@ -167,9 +167,12 @@ class _Controller(Controller):
 
 
 @contextmanager
-def smtp_server(faults: Faults | None = None, tls: ssl.SSLContext | None = None) -> Iterator[MailSink]:
+def smtp_server(
+    faults: Faults | None = None, tls: ssl.SSLContext | None = None, port: int | None = None
+) -> Iterator[MailSink]:
+    """``port``: listen there (a relay that comes back where it was), else on a free port."""
     sink = MailSink(faults=faults or Faults())
-    controller = _Controller(sink, tls)
+    controller = _Controller(sink, tls, port)
     controller.start()
     sink.port = controller.port
     sink.stop_listening = lambda: controller.server.close()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
@@ -19,10 +22,11 @@ from sqlmodel import Session, select
 from digest.config import Config
 from digest.cron import cron_trigger, weekdays
 from digest.models import Delivery, Subscriber
-from digest.schedule.scheduler import next_runs, scheduler_for
-from tests.conftest import ROOT, config_for
+from digest.schedule.runs import last_run
+from digest.schedule.scheduler import _scheduled, next_runs, scheduler_for
+from tests.conftest import ROOT, config_for, write_config
 from tests.helpers import add_reader
-from tests.smtpserver import smtp_server
+from tests.smtpserver import free_port, smtp_server
 
 pytestmark = pytest.mark.dates
 
@@ -124,3 +128,78 @@ def test_two_schedulers_every_minute_mail_each_reader_once(
     with Session(engine) as session:
         assert set(session.exec(select(Delivery.status)).all()) == {"sent"}
         assert session.exec(select(Subscriber).where(Subscriber.email == "late@example.com")).one()
+
+
+def _show(env: dict[str, str], cwd: Path) -> dict[str, object]:
+    shown = subprocess.run([sys.executable, "-m", "digest", "schedule", "--show", "--json"], env=env, cwd=cwd,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    return dict(json.loads(shown.stdout))
+
+
+@pytest.mark.slow
+def test_a_failed_run_keeps_the_scheduler_running_and_is_retried(
+    engine: Engine, sample_config: Config, env: dict[str, str]
+) -> None:
+    """The Monday the relay is down: the run fails, the scheduler stays up and says so in
+    `schedule --show --json`, and a retry completes the week once the relay is back."""
+    readers = [add_reader(engine, f"r{i}@example.com", f"Reader {i}").email for i in range(5)]
+    sources = Path(sample_config.settings.sources_path)
+    text = sources.read_text().replace('schedule: "0 9 * * mon"', 'schedule: "* * * * *"')
+    sources.write_text(text.replace("newsletter:\n", "newsletter:\n  retry_minutes: 0.05\n", 1))  # 3 s, then 6 s...
+    port = free_port()  # nothing listens there yet: the relay is down
+    full = {**os.environ, **env, "DIGEST_SOURCES": str(sources), "DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}"}
+    process = subprocess.Popen([sys.executable, "-m", "digest", "schedule"], env=full, cwd=sources.parent,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        shown: dict[str, Any] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            shown = _show(full, sources.parent)
+            if shown["last_run"]:
+                break
+            time.sleep(1)
+        last = shown["last_run"]
+        assert last and last["status"] == "failed" and f"127.0.0.1:{port}" in last["error"], shown
+        assert last["retry_at"] and shown["running"] is True and len(shown["next_runs"]) == 5
+        time.sleep(4)
+        assert process.poll() is None, "the scheduler is still running after the failed run"
+        assert _show(full, sources.parent)["last_run"]["attempt"] >= 2, "it tried again"  # type: ignore[index]
+        with smtp_server(port=port) as relay:  # the relay is back
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and set(relay.received()) != set(readers):
+                time.sleep(0.5)
+            shown = _show(full, sources.parent)
+            received = relay.received()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=60)
+    assert received == {a: 1 for a in readers}, errors
+    assert shown["last_run"]["status"] == "sent" and shown["last_run"]["error"] is None, shown  # type: ignore[index]
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors and "failed (attempt 1)" in errors, errors
+    assert _show(full, sources.parent)["running"] is False, "a stopped scheduler is not running"
+
+
+def test_retries_stop_where_the_misfire_grace_ends(tmp_path: Path) -> None:
+    config = config_for(tmp_path, "newsletter: {schedule: '0 9 * * mon', misfire_grace_hours: 2}\n")
+    monday = datetime(2026, 11, 30, 9, 0, 5, tzinfo=UTC)
+    assert _scheduled(config, monday + timedelta(minutes=90)) == monday - timedelta(seconds=5)
+    assert _scheduled(config, monday) == monday - timedelta(seconds=5)
+
+
+def test_a_sources_file_that_breaks_stops_the_scheduler_with_its_error(
+    engine: Engine, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The only failure a retry cannot mend: the scheduler stops, and says why as the last run."""
+    from digest.schedule import scheduler
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    write_config(tmp_path, "newsletter: {schedule: '0 25 * * mon'}\n")
+    monkeypatch.setattr(scheduler, "FATAL", [])
+    monkeypatch.setattr(scheduler, "STOP", threading.Event())
+    scheduler.run_weekly(str(tmp_path / "sources.yaml"))
+    assert scheduler.STOP.is_set() and scheduler.FATAL and scheduler.FATAL[0].exit_code == 2
+    last = last_run(engine)
+    assert last is not None and last.status == "failed" and "0 25 * * mon" in (last.error or "")

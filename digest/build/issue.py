@@ -3,7 +3,7 @@ and freeze the result, so rendering, resuming or re-sending the week gives the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,14 +15,15 @@ from sqlmodel import Session, col, select
 
 from digest.build.ranking import JobCandidate, PersonCandidate, Pick, picks_of, rank_jobs, rank_people
 from digest.config import Config, Ranking
-from digest.db import session_scope
+from digest.db import database_errors, session_scope
 from digest.errors import InputError
 from digest.models import Issue, IssueItem, Job, JobSource, Profile, Segment, Source, Subscriber
 from digest.preferences import Preferences
 from digest.timeutil import utcnow
-from digest.weeks import parse_week, week_of
+from digest.weeks import following, parse_week, week_of
 
 FIRST_WINDOW = timedelta(days=7)
+Progress = Callable[[int, int], None] | None  # (segments ranked, segments in all)
 
 
 @dataclass
@@ -74,8 +75,11 @@ class Pool:
     people: list[PersonCandidate] = field(default_factory=list)
 
 
-def build_issue(engine: Engine, config: Config, week: str | None = None, now: datetime | None = None) -> BuildReport:
-    """Build and freeze the issue for ``week`` (default: this week); an existing one is returned as is."""
+def build_issue(
+    engine: Engine, config: Config, week: str | None = None, now: datetime | None = None, progress: Progress = None
+) -> BuildReport:
+    """Build and freeze the issue for ``week`` (default: this week); an existing one is returned
+    as is. ``progress(done, total)`` follows the segments as they are ranked."""
     now = now or utcnow()
     week = parse_week(week) if week else week_of(now, config.newsletter.tz)
     try:
@@ -83,11 +87,34 @@ def build_issue(engine: Engine, config: Config, week: str | None = None, now: da
             existing = session.exec(select(Issue).where(Issue.week == week)).first()
             if existing is not None:
                 return _report(session, existing, already_built=True)
-            issue = _freeze(session, BuildSettings.of(config), week, now)
+            check_buildable(week, now, config.newsletter.tz)
+            issue = _freeze(session, BuildSettings.of(config), week, now, progress)
             return _report(session, issue)
     except IntegrityError:  # another process built the same week at the same moment
         with session_scope(engine) as session:
             return _report(session, session.exec(select(Issue).where(Issue.week == week)).one(), already_built=True)
+
+
+def check_buildable(week: str, now: datetime, tz: ZoneInfo) -> None:
+    """An issue is frozen from what is new now: only this week's or the next one (an operator
+    building ahead) may be built. A past or far week would be filled with today's items."""
+    current = week_of(now, tz)
+    ahead = following(current)
+    if week not in (current, ahead):
+        when = "has passed" if week < current else "is more than a week ahead"
+        raise InputError(f"--week {week} {when}: an issue is built from what is new now, so only this "
+                         f"week ({current}) or the next ({ahead}) can be built")  # fmt: skip
+
+
+def would_build(engine: Engine, config: Config, week: str, now: datetime | None = None) -> BuildReport:
+    """What building ``week`` now would freeze, without storing anything (a dry run)."""
+    now = now or utcnow()
+    with database_errors(), Session(engine) as session:
+        try:
+            issue = _freeze(session, BuildSettings.of(config), parse_week(week), now)
+            return _report(session, issue)
+        finally:
+            session.rollback()
 
 
 def _report(session: Session, issue: Issue, already_built: bool = False) -> BuildReport:
@@ -98,7 +125,7 @@ def _report(session: Session, issue: Issue, already_built: bool = False) -> Buil
     )  # fmt: skip
 
 
-def _freeze(session: Session, settings: BuildSettings, week: str, now: datetime) -> Issue:
+def _freeze(session: Session, settings: BuildSettings, week: str, now: datetime, progress: Progress = None) -> Issue:
     start = _window_start(session, now)
     jobs = _new_jobs(session, start, now)
     people = _new_people(session, start, now)
@@ -118,8 +145,11 @@ def _freeze(session: Session, settings: BuildSettings, week: str, now: datetime)
     session.flush()
     pool = load_pool(session, settings, issue)
     featured: set[tuple[str, int]] = set()
-    for prefs in reader_preferences(session):
+    segments = reader_preferences(session)
+    for done, prefs in enumerate(segments, 1):
         featured.update(_picked(_add_segment(session, settings, issue, pool, prefs)))
+        if progress is not None:
+            progress(done, len(segments))
     _mark_featured(session, issue.id, featured)
     return issue
 
@@ -237,13 +267,19 @@ def _mark_featured(session: Session, issue_id: int, picks: Iterable[tuple[str, i
             session.execute(query.values(featured=True))
 
 
-def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences) -> Segment:
+def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences, store: bool = True) -> Segment:
     """The issue's frozen segment for these preferences; a new one is ranked from the frozen pool
-    (a reader who joined or changed preferences after the build)."""
+    (a reader who joined or changed preferences after the build), and stored unless ``store``
+    is False (a dry run records nothing)."""
     with session_scope(engine) as session:
         found = session.exec(select(Segment).where(Segment.issue_id == issue.id, Segment.key == prefs.key)).first()
         if found is not None:
             return found
+        if not store:
+            settings = BuildSettings.of(config)
+            picks = rank_segment(settings, load_pool(session, settings, issue), prefs, issue.built_at)
+            return Segment(issue_id=issue.id or 0, key=prefs.key, preferences=prefs.to_json(),
+                           picks=[p.to_json() for p in picks], created_at=issue.built_at)  # fmt: skip
     try:
         with session_scope(engine) as session:
             settings = BuildSettings.of(config)
@@ -262,9 +298,11 @@ def existing_issue(engine: Engine, week: str) -> Issue | None:
         return session.exec(select(Issue).where(Issue.week == parse_week(week))).first()
 
 
-def issue_of_week(engine: Engine, config: Config, week: str | None = None, now: datetime | None = None) -> Issue:
+def issue_of_week(
+    engine: Engine, config: Config, week: str | None = None, now: datetime | None = None, progress: Progress = None
+) -> Issue:
     """The issue of ``week`` (default: this week's), built and frozen first when it does not exist."""
-    return find_issue(engine, build_issue(engine, config, week, now).week)
+    return find_issue(engine, build_issue(engine, config, week, now, progress).week)
 
 
 def find_issue(engine: Engine, week: str | None) -> Issue:
@@ -281,5 +319,6 @@ def find_issue(engine: Engine, week: str | None) -> Issue:
 
 
 __all__: Sequence[str] = [
-    "BuildReport", "build_issue", "existing_issue", "find_issue", "issue_of_week", "load_pool", "segment_for",
+    "BuildReport", "build_issue", "check_buildable", "existing_issue", "find_issue", "issue_of_week", "load_pool",
+    "segment_for", "would_build",
 ]  # fmt: skip

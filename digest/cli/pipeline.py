@@ -61,28 +61,40 @@ def ingest_table(report: IngestReport) -> Table:
 
 @click.command("build")
 @click.option("--week", metavar="YYYY-Www", help="ISO week to build (default: this week in the newsletter's timezone).")
+@click.option("--rebuild", is_flag=True, help="Build the week again from what is new now (if nobody was sent it).")
 @click.option("--explain", is_flag=True, help="Show every segment's picks with their scores and reasons.")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
 @click.pass_obj
 @friendly_errors
-def build_command(state: State, week: str | None, explain: bool, as_json: bool) -> None:
+def build_command(state: State, week: str | None, rebuild: bool, explain: bool, as_json: bool) -> None:
     """Rank what is new and freeze this week's issue.
 
     The issue covers jobs and public profiles that are new since the previous issue was
     built (the 7 days before, for the first). Ranking runs once per segment of readers
-    with the same preferences, and the picks are frozen: rebuilding, previewing or
+    with the same preferences, and the picks are frozen: building, previewing or
     sending the week later gives the same content. A week with too little that is new
     (newsletter.min_items) is skipped and nobody is mailed.
+
+    Only this week or the next can be built (an issue is made of what is new now).
+    --rebuild throws a built issue away and builds it afresh, as long as none of its
+    messages went out or were tried; one that reached anyone is refused.
 
     \b
     Examples:
       digest build
-      digest build --week 2026-W48 --explain
+      digest build --week 2026-W50 --explain
+      digest build --rebuild
     """
     from digest.build.issue import build_issue
+    from digest.week import rebuild_issue
 
-    report = build_issue(state.engine, state.config, week)
-    verb = "was already built" if report.already_built else "built"
+    config = state.config
+    with BuildProgress() as progress:
+        if rebuild:
+            report = rebuild_issue(state.engine, config, week, progress=progress.update)
+        else:
+            report = build_issue(state.engine, config, week, progress=progress.update)
+    verb = "was already built" if report.already_built else "rebuilt" if rebuild else "built"
     if report.status == "skipped":
         err.print(f"Issue {report.week} skipped: {report.note}. Nobody will be mailed.")
     else:
@@ -93,6 +105,32 @@ def build_command(state: State, week: str | None, explain: bool, as_json: bool) 
         _explain(state, report.week, as_json)
     if as_json:
         print_json(report.to_json())
+
+
+class BuildProgress:
+    """A bar on stderr while segments are ranked; it appears only for a build that takes a while."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("Ranking segments"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=err, transient=True)  # fmt: skip
+        self.task: object = None
+
+    def __enter__(self) -> BuildProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def update(self, done: int, total: int) -> None:
+        if self.task is None:
+            if total < 50:
+                return
+            self.progress.start()
+            self.task = self.progress.add_task("build", total=total)
+        self.progress.update(self.task, completed=done)  # type: ignore[arg-type]
 
 
 def _explain(state: State, week: str, as_json: bool) -> None:
@@ -126,7 +164,8 @@ def preview_command(state: State, week: str | None, email: str | None, fmt: str,
     """
     from digest.render.preview import render_preview
 
-    data = render_preview(state.engine, state.config, week, email, fmt)
+    config = state.config
+    data = render_preview(state.engine, config, week, email, fmt)
     if output:
         output.write_bytes(data)
         err.print(f"Wrote {len(data):,} bytes to {output}.")

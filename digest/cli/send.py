@@ -53,10 +53,13 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
       digest send --to me@example.com
       DIGEST_SMTP_URL=smtp://relay:587?starttls=true digest send --workers 4 --rate 50
     """
+    from digest.db import describe_url
     from digest.deliver.send import Hooks, SendOptions
     from digest.errors import SendAborted
     from digest.week import run_week
 
+    config = state.config
+    state.check_mail()
     stop = threading.Event()
 
     def stop_soon(*_: object) -> None:
@@ -65,10 +68,16 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_soon)
+    engine = state.existing_engine if options["dry_run"] else state.engine
+    if engine is None:
+        where = describe_url(state.settings.database_url)
+        err.print(f"Nothing is stored yet ({where}): a send would create the database, ingest every source, "
+                  "build this week's issue and mail the list. Nothing was done.")  # fmt: skip
+        return
     with SendProgress() as progress:
         try:
             hooks = Hooks(log=progress.log, on_start=progress.start, on_message=progress.advance, stop=stop)
-            report = run_week(state.engine, state.config, SendOptions(**options), hooks)
+            report = run_week(engine, config, SendOptions(**options), hooks)
         except SendAborted as exc:
             _print_send(exc.report, as_json)
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import click
 from rich.table import Table
@@ -31,9 +32,11 @@ def serve_command(state: State, host: str, port: int) -> None:
     """
     from digest.serve.app import check_listen, serve
 
+    config = state.config
+    state.check_mail()
     check_listen(host, port)
     err.print(f"Serving on http://{host}:{port} (links point at {state.settings.base_url})")
-    serve(state.engine, state.config, host, port)
+    serve(state.engine, config, host, port)
 
 
 @click.command("stats")
@@ -49,7 +52,13 @@ def stats_command(state: State, week: str | None, as_json: bool) -> None:
     """
     from digest.deliver.stats import issue_stats, sparkline
 
-    rows = issue_stats(state.engine, week)
+    engine = state.existing_engine
+    rows = issue_stats(engine, week) if engine is not None else []
+    if not rows:
+        err.print("No issues yet: nothing has been built or sent." if week is None else f"No issue {week} yet.")
+        if as_json:
+            print_json({"issues": []})
+        return
     table = Table(title="Issues", title_justify="left")
     columns = ("week", "status", "sent", "failed", "deferred", "unknown", "skipped", "unsubscribed", "rate", "bounced")
     for column in columns:
@@ -67,36 +76,71 @@ def stats_command(state: State, week: str | None, as_json: bool) -> None:
 
 
 @click.command("schedule")
-@click.option("--show", is_flag=True, help="Print the next run times and exit.")
+@click.option("--show", is_flag=True, help="Print the next runs, the last run and whether a scheduler runs now; exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --show: print the contract's JSON on stdout.")
 @click.pass_obj
 @friendly_errors
-def schedule_command(state: State, show: bool) -> None:
+def schedule_command(state: State, show: bool, as_json: bool) -> None:
     """Run the weekly job (ingest, build, send) on newsletter.schedule.
 
     The cron line means what crontab(5) says (weekday 0 and 7 are Sunday, names
     allowed), in newsletter.timezone. The schedule is kept in the database, so a
     restart keeps it; a run missed while stopped runs once on start when within
-    newsletter.misfire_grace_hours, otherwise it is skipped and logged. SIGTERM
-    stops cleanly: messages in flight finish first.
+    newsletter.misfire_grace_hours, otherwise it is skipped and logged.
+
+    A failed run (the relay down, say) is logged in one line, written as the last
+    run, and tried again after newsletter.retry_minutes, twice as long each time,
+    while the misfire grace allows; the scheduler keeps running. It exits non-zero
+    only when sources.yaml no longer loads, so systemd's Restart=on-failure fits.
+    SIGTERM stops cleanly: messages in flight finish first.
 
     \b
     Examples:
       digest schedule --show
+      digest schedule --show --json
       digest schedule
     """
-    from digest.schedule.scheduler import STOP, next_runs, run_schedule
+    from digest.schedule.scheduler import next_runs, run_schedule, stop_all
 
     config = state.config
-    runs = next_runs(config)
+    state.check_mail()
+    if as_json and not show:
+        raise click.UsageError("--json goes with --show")
     if show:
-        click.echo(f"Schedule {config.newsletter.schedule!r} in {config.newsletter.timezone}; next runs:")
-        for run in runs:
-            click.echo(f"  {run:%a %Y-%m-%d %H:%M %Z}")
+        _show_schedule(state, next_runs(config), as_json)
         return
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: STOP.set())
+        signal.signal(signum, lambda *_: stop_all())
+    runs = next_runs(config)
     err.print(f"Scheduler running; next run {runs[0]:%a %Y-%m-%d %H:%M %Z}. Stop with Ctrl-C or SIGTERM.")
     run_schedule(state.engine, config)
+
+
+def _show_schedule(state: State, runs: list[Any], as_json: bool) -> None:
+    from digest.schedule.runs import last_run, running_scheduler
+
+    config, engine = state.config, state.existing_engine
+    last = last_run(engine) if engine is not None else None
+    holder = running_scheduler(engine) if engine is not None else None
+    shown = main_output(as_json)
+    shown.print(f"Schedule {config.newsletter.schedule!r} in {config.newsletter.timezone}; next runs:")
+    for run in runs:
+        shown.print(f"  {run:%a %Y-%m-%d %H:%M %Z}")
+    if last is None:
+        shown.print("Last run: none yet.")
+    else:
+        line = f"Last run: {last.at}, week {last.week or '?'}, {last.status}"
+        line += f" (attempt {last.attempt}): {last.error}" if last.error else ""
+        line += f"; next try at {last.retry_at}" if last.retry_at else ""
+        shown.print(line, markup=False)
+    shown.print(f"A scheduler is running now ({holder})." if holder else "No scheduler is running now.", markup=False)
+    if as_json:
+        print_json({
+            "next_runs": [run.isoformat() for run in runs],
+            "last_run": last.to_json() if last else None,
+            "running": holder is not None,
+            "holder": holder,
+        })  # fmt: skip

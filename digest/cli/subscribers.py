@@ -129,12 +129,16 @@ def subscribers_export(state: State, fmt: str, output: Path | None) -> None:
     """Export every subscriber with their status; importing the output gives the same list back."""
     from digest.subscribers import export_rows
 
+    engine = state.existing_engine
+    if engine is None:
+        err.print("No database yet: no subscribers to export.")
+        return
     if output:
         with open(output, "w", encoding="utf-8", newline="") as handle:
-            handle.writelines(export_rows(state.engine, fmt))
+            handle.writelines(export_rows(engine, fmt))
         err.print(f"Wrote {output}.")
     else:
-        for chunk in export_rows(state.engine, fmt):
+        for chunk in export_rows(engine, fmt):
             click.echo(chunk, nl=False)
 
 
@@ -147,16 +151,18 @@ def subscribers_list(state: State, status: str | None, as_json: bool) -> None:
     """List subscribers (every status unless --status narrows it)."""
     from digest.subscribers import iter_subscribers
 
+    engine = state.existing_engine
+    found = iter_subscribers(engine, status) if engine is not None else iter(())
     if as_json:
         click.echo('{"subscribers": [', nl=False)
-        for n, subscriber in enumerate(iter_subscribers(state.engine, status)):
+        for n, subscriber in enumerate(found):
             click.echo(
                 ("," if n else "") + "\n  " + json.dumps(_subscriber_json(subscriber), ensure_ascii=False), nl=False
             )
         click.echo("\n]}")
         return
     count = 0
-    for subscriber in iter_subscribers(state.engine, status):
+    for subscriber in found:
         click.echo(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}")
         count += 1
     err.print(f"{count} subscriber(s).")
@@ -169,9 +175,12 @@ def subscribers_list(state: State, status: str | None, as_json: bool) -> None:
 @friendly_errors
 def subscribers_show(state: State, email: str, as_json: bool) -> None:
     """One reader: preferences, and every issue they were sent with what happened."""
-    from digest.subscribers import history
+    from digest.subscribers import SubscriberError, history
 
-    found = history(state.engine, email)
+    engine = state.existing_engine
+    if engine is None:
+        raise SubscriberError(f"no subscriber {email}: there is no database yet")
+    found = history(engine, email)
     data = found.to_json()
     if as_json:
         print_json(data)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Config, Settings, load_config
-from digest.db import database_failure, open_database
+from digest.db import database_failure, open_database, open_existing
 from digest.errors import DigestError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,8 +52,26 @@ class State:
 
     @property
     def engine(self) -> Engine:
+        """The database, created or migrated when needed (for the commands that write)."""
         if self._engine is None:
             self._engine = open_database(self.settings.database_url)
+        return self._engine
+
+    def check_mail(self) -> None:
+        """For the commands that mail, checked at their start: DIGEST_SMTP_URL parses, and a
+        send to a real server has public https links."""
+        from digest.config import check_public_links
+        from digest.deliver.transport import check_smtp_url
+
+        check_smtp_url(self.settings.smtp_url)
+        check_public_links(self.settings)
+
+    @property
+    def existing_engine(self) -> Engine | None:
+        """For the commands that only read: the database as it is, None when there is none
+        yet; nothing is created or migrated (an older schema is an Error: run digest init)."""
+        if self._engine is None:
+            self._engine = open_existing(self.settings.database_url)
         return self._engine
 
 

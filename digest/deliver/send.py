@@ -97,7 +97,7 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
     signer = preflight(config)
     if issue.status == "skipped":
         return SendReport(issue.week, "skipped", note=f"nothing to send: {issue.note}")
-    composer = Composer.open(engine, config, issue)
+    composer = Composer.open(engine, config, issue, store=not options.dry_run)
     if options.to:
         return _send_test_copy(engine, config, composer, options.to, signer)
     if options.dry_run:

@@ -447,12 +447,24 @@ class MaildirTransport(_Connection):
         return Reply(250, f"delivered to {new.name}")
 
 
+def check_smtp_url(url: str) -> None:
+    """A ConfigError when DIGEST_SMTP_URL cannot be used: the commands that mail check it first."""
+    if url.startswith("maildir:"):
+        _maildir_path(url)
+    else:
+        parse_smtp_url(url)
+
+
+def _maildir_path(url: str) -> Path:
+    path = url.removeprefix("maildir:").removeprefix("//")
+    if not path:
+        raise ConfigError("maildir: needs a folder, e.g. maildir:./outbox", where="DIGEST_SMTP_URL")
+    return Path(path).expanduser().absolute()
+
+
 def open_transport(url: str, helo: str | None = None) -> Transport:
     """``maildir:PATH`` (relative to the current folder), ``smtp://`` or ``smtps://``;
     ``helo``: the name an SMTP transport gives in EHLO (default: this host's FQDN)."""
     if url.startswith("maildir:"):
-        path = url.removeprefix("maildir:").removeprefix("//")
-        if not path:
-            raise ConfigError("maildir: needs a folder, e.g. maildir:./outbox", where="DIGEST_SMTP_URL")
-        return MaildirTransport(Path(path).expanduser().absolute())
+        return MaildirTransport(_maildir_path(url))
     return SmtpTransport(parse_smtp_url(url, helo))

@@ -91,6 +91,7 @@ class Composer:
     issue: Issue
     renderer: Renderer
     signer: Signer
+    store: bool = True  # False (a dry run): a segment ranked now is not stored
     segments: OrderedDict[str, SegmentDraft] = field(default_factory=OrderedDict)
     picks: dict[str, list[Pick]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,9 +101,10 @@ class Composer:
         self.list_id, self.feedback_id = list_headers(newsletter.name, newsletter.sender)
 
     @classmethod
-    def open(cls, engine: Engine, config: Config, issue: Issue) -> Composer:
-        signer = signer_for(engine, config.settings.secret_keys)
-        return cls(engine, config, issue, load_renderer(engine, config, issue), signer)
+    def open(cls, engine: Engine, config: Config, issue: Issue, store: bool = True) -> Composer:
+        """``store=False``: record nothing (no segment, no generated key): a dry run."""
+        signer = signer_for(engine, config.settings.secret_keys, store=store)
+        return cls(engine, config, issue, load_renderer(engine, config, issue), signer, store)
 
     def draft(self, prefs: Preferences) -> Draft:
         return self._segment(prefs.key, lambda: prefs).draft
@@ -141,7 +143,7 @@ class Composer:
         with self._lock:
             picks = self.picks.pop(key, None)
         if picks is None:
-            picks = picks_of(segment_for(self.engine, self.config, self.issue, wanted).picks)
+            picks = picks_of(segment_for(self.engine, self.config, self.issue, wanted, self.store).picks)
         draft = self.renderer.draft(wanted, picks)
         tokens = self.renderer.reader_tokens
         made = SegmentDraft(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))

@@ -9,10 +9,11 @@ same run."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,21 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from digest.config import Config, load_config
+from digest.config import Config, Settings, load_config
 from digest.cron import cron_trigger
-from digest.db import open_database
+from digest.db import create_db_engine, migrate
+from digest.errors import ConfigError, DigestError
 from digest.locks import hold_lease
+from digest.schedule.runs import BEAT_EVERY, LastRun, beat, holder_name, record_run, stop_beating
 from digest.timeutil import utcnow
+from digest.weeks import week_of
 
 log = logging.getLogger("digest.schedule.scheduler")
 JOB_ID = "digest-weekly"
-STOP = threading.Event()
+STOP = threading.Event()  # the scheduler stops (a signal, or a configuration it cannot run)
+RUNS: set[threading.Event] = set()  # each run's own stop: a run that fails stops only itself
+FATAL: list[ConfigError] = []  # why the scheduler stopped itself, raised by run_schedule
+RETRY_MOST = 1800.0  # seconds between two attempts at most
 
 
 def next_runs(config: Config, count: int = 5, after: datetime | None = None) -> list[datetime]:
@@ -46,21 +53,105 @@ def next_runs(config: Config, count: int = 5, after: datetime | None = None) -> 
 
 
 def run_weekly(sources: str) -> None:
-    """The job: ingest, build, send. Reads the environment afresh (DIGEST_* of the scheduler)."""
+    """The job: ingest, build, send. Reads the environment afresh (DIGEST_* of the scheduler).
+
+    A failed attempt is written as the last run and logged in one line, then tried again
+    after newsletter.retry_minutes, twice as long each time (at most RETRY_MOST), for as long
+    as the misfire grace after the scheduled time allows. A sources.yaml that no longer loads
+    stops the scheduler (FATAL): it cannot run any week until someone fixes it."""
+    settings = Settings.from_env(dict(os.environ))
+    engine = create_db_engine(settings.database_url)
+    stop = threading.Event()
+    RUNS.add(stop)
+    try:
+        _attempts(engine, sources, stop)
+    finally:
+        RUNS.discard(stop)
+        engine.dispose()
+
+
+def _attempts(engine: Engine, sources: str, stop: threading.Event) -> None:
+    started, attempt = utcnow(), 0
+    while not STOP.is_set():
+        attempt += 1
+        try:
+            config = load_config(dict(os.environ), Path(sources))
+        except ConfigError as exc:
+            _note(engine, LastRun(at=_iso(utcnow()), week=None, status="failed", error=str(exc), attempt=attempt))
+            log.error("the weekly run cannot start: %s; the scheduler stops (fix the file and start it again)", exc)
+            FATAL.append(exc)
+            STOP.set()
+            return
+        week = week_of(utcnow(), config.newsletter.tz)
+        try:
+            status = _attempt(engine, config, stop)
+        except Exception as exc:  # a failed run, whatever the cause, must not end the scheduler
+            error = str(exc) if isinstance(exc, DigestError) else f"{type(exc).__name__}: {exc}"
+            log.debug("the weekly run failed", exc_info=not isinstance(exc, DigestError))
+        else:
+            if status is not None:
+                _note(engine, LastRun(at=_iso(utcnow()), week=week, status=status, attempt=attempt))
+            return
+        delay = min(config.newsletter.retry_minutes * 60 * 2 ** (attempt - 1), RETRY_MOST)
+        retry_at = utcnow() + timedelta(seconds=delay)
+        if retry_at > _scheduled(config, started) + timedelta(hours=config.newsletter.misfire_grace_hours):
+            _note(engine, LastRun(at=_iso(utcnow()), week=week, status="failed", error=error, attempt=attempt))
+            log.error("weekly run for %s failed (attempt %d): %s; no time left to retry before the misfire "
+                      "grace ends: the next run is the next scheduled one", week, attempt, error)  # fmt: skip
+            return
+        _note(engine, LastRun(at=_iso(utcnow()), week=week, status="failed", error=error, attempt=attempt,
+                              retry_at=_iso(retry_at)))  # fmt: skip
+        log.error("weekly run for %s failed (attempt %d): %s; retrying at %s", week, attempt, error,
+                  retry_at.astimezone(config.newsletter.tz).strftime("%H:%M:%S %Z"))  # fmt: skip
+        if STOP.wait(delay):
+            return
+
+
+def _attempt(engine: Engine, config: Config, stop: threading.Event) -> str | None:
+    """One run under the lease: the status to record, or None when another scheduler runs it."""
     from digest.deliver.send import Hooks, SendOptions
     from digest.week import run_week
 
-    config = load_config(dict(os.environ), Path(sources))
-    engine = open_database(config.settings.database_url)
+    migrate(engine)
+    with hold_lease(engine, "weekly-run", ttl=3600) as held:
+        if not held:
+            log.info("another scheduler is running this week's job; this one stands by")
+            return None
+        report = run_week(engine, config, SendOptions(), Hooks(log=log.info, stop=stop))
+    log.info("weekly run: %s", report.to_json())
+    if report.status in ("stopped", "skipped"):
+        return str(report.status)
+    return "incomplete" if report.exit_code else "sent"
+
+
+def _scheduled(config: Config, moment: datetime) -> datetime:
+    """The scheduled time of the run that started at ``moment``: the last fire time at or before it."""
+    trigger = cron_trigger(config.newsletter.schedule, config.newsletter.timezone)
+    grace = timedelta(hours=config.newsletter.misfire_grace_hours)
+    latest, previous = moment, None
+    fire = trigger.get_next_fire_time(None, (moment - grace).astimezone(config.newsletter.tz))
+    while fire is not None and fire <= moment:
+        latest, previous = fire, fire
+        fire = trigger.get_next_fire_time(previous, fire + timedelta(seconds=1))
+    return latest
+
+
+def _note(engine: Engine, run: LastRun) -> None:
     try:
-        with hold_lease(engine, "weekly-run", ttl=3600) as held:
-            if not held:
-                log.info("another scheduler is running this week's job; this one stands by")
-                return
-            report = run_week(engine, config, SendOptions(), Hooks(log=log.info, stop=STOP))
-            log.info("weekly run: %s", report.to_json())
-    finally:
-        engine.dispose()
+        record_run(engine, run)
+    except DigestError as exc:
+        log.error("cannot record the last run (%s): %s", run.status, exc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def stop_all() -> None:
+    """SIGTERM, SIGINT: the scheduler stops, and a run in progress finishes its messages in flight."""
+    STOP.set()
+    for run in list(RUNS):
+        run.set()
 
 
 def scheduler_for(engine: Engine, config: Config) -> BackgroundScheduler:
@@ -73,7 +164,8 @@ def scheduler_for(engine: Engine, config: Config) -> BackgroundScheduler:
 
 
 def run_schedule(engine: Engine, config: Config, on_ready: Any = None) -> None:
-    """Run until SIGTERM/SIGINT (STOP is set); a running job finishes its messages in flight."""
+    """Run until SIGTERM/SIGINT (``stop_all``); a running job finishes its messages in flight.
+    Raises the ConfigError that made a run stop the scheduler."""
     trigger = cron_trigger(config.newsletter.schedule, config.newsletter.timezone)
     scheduler = scheduler_for(engine, config)
     scheduler.start(paused=True)
@@ -83,9 +175,31 @@ def run_schedule(engine: Engine, config: Config, on_ready: Any = None) -> None:
         scheduler.add_job(run_weekly, trigger, id=JOB_ID, kwargs={"sources": sources}, replace_existing=True,
                           name="ingest, build and send the weekly digest")  # fmt: skip
     scheduler.resume()
+    holder = holder_name()
+    heart = threading.Thread(target=_heartbeat, args=(engine, holder), name="digest-heartbeat", daemon=True)
+    heart.start()
     if on_ready:
         on_ready(scheduler.get_job(JOB_ID))
     try:
         STOP.wait()
     finally:
         scheduler.shutdown(wait=True)
+        heart.join(timeout=5)
+        with contextlib.suppress(DigestError):
+            stop_beating(engine, holder)
+    if FATAL:
+        raise FATAL[0]
+
+
+def _heartbeat(engine: Engine, holder: str) -> None:
+    """``digest schedule --show`` says a scheduler is running while this beats."""
+    failing = False
+    while not STOP.is_set():
+        try:
+            beat(engine, holder)
+            failing = False
+        except DigestError as exc:
+            if not failing:
+                log.error("cannot write the heartbeat: %s", exc)
+            failing = True
+        STOP.wait(BEAT_EVERY)

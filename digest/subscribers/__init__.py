@@ -16,6 +16,7 @@ from digest.subscribers.store import (
     History,
     add,
     as_record,
+    count,
     email_hash,
     forget,
     get,
@@ -29,7 +30,7 @@ from digest.subscribers.validation import FIELDS, clean_record, parse_prefs
 
 __all__ = [
     "FIELDS", "STATUSES", "SUPPRESSED", "History", "ImportReport", "SubscriberError", "add", "as_record",
-    "clean_record", "email_hash", "export_rows", "forget", "get", "history", "import_file", "import_rows",
+    "clean_record", "count", "email_hash", "export_rows", "forget", "get", "history", "import_file", "import_rows",
     "is_forgotten", "iter_subscribers", "normalise_email", "parse_prefs", "read_rows", "remove",
     "seed_if_empty", "update_preferences",
 ]  # fmt: skip

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, func
 from sqlmodel import Session, col, select
 
 from digest import status
@@ -137,6 +137,15 @@ def forget(engine: Engine, email: str) -> bool:
         session.execute(delete(Event).where(col(Event.subscriber_id) == subscriber.id))
         session.delete(subscriber)
         return True
+
+
+def count(engine: Engine, status: str | None = None) -> int:
+    """How many subscribers there are (with ``status``, when given)."""
+    query = select(func.count()).select_from(Subscriber)
+    if status is not None:
+        query = query.where(Subscriber.status == status)
+    with session_scope(engine) as session:
+        return int(session.exec(query).one())
 
 
 def iter_subscribers(engine: Engine, status: str | None = None, batch: int = BATCH) -> Iterator[Subscriber]:

@@ -24,6 +24,7 @@ from digest.deliver.ledger.rows import (
     claimed_by_others,
     counts,
     counts_by_issue,
+    discard_issue,
     enqueue,
     forget_reader,
     history_of,
@@ -44,7 +45,7 @@ from digest.deliver.ledger.rows import (
 
 __all__ = [
     "STATUSES", "Attempt", "Begun", "Claimed", "DeliveryStatus", "Outbox", "Outcome", "Recipient", "claim",
-    "claimed_by_others", "counts", "counts_by_issue", "enqueue", "forget_reader", "history_of", "load", "next_due",
-    "note_soft_failure", "pending", "recover", "release", "requeue_refused", "resend_unknown", "still_deferred",
-    "take_over", "unsent_readers", "worker_id", "writing",
+    "claimed_by_others", "counts", "counts_by_issue", "discard_issue", "enqueue", "forget_reader", "history_of",
+    "load", "next_due", "note_soft_failure", "pending", "recover", "release", "requeue_refused", "resend_unknown",
+    "still_deferred", "take_over", "unsent_readers", "worker_id", "writing",
 ]  # fmt: skip

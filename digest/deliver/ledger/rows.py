@@ -340,6 +340,20 @@ def still_deferred(engine: Engine, ids: Sequence[int]) -> int:
     return found
 
 
+def discard_issue(engine: Engine, issue_id: int) -> int:
+    """Delete an issue nobody has been sent (its queued and skipped rows go with it), in one
+    statement, so a sender cannot slip in between a check and the delete. Returns 0 when it
+    was deleted, else how many of its messages went out or were tried (nothing is deleted)."""
+    tried = select(Delivery.id).where(
+        Delivery.issue_id == issue_id, col(Delivery.status).not_in((DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED))
+    )
+    with session_scope(engine) as session:
+        deleted = session.execute(delete(Issue).where(col(Issue.id) == issue_id, ~exists(tried)))
+        if deleted.rowcount:  # type: ignore[attr-defined]
+            return 0
+        return int(session.exec(select(func.count()).select_from(tried.subquery())).one())
+
+
 def unsent_readers(engine: Engine, issue_id: int, after: int, limit: int) -> list[Subscriber]:
     """Active readers the issue has not reached yet (no row, or a row still to send), by id
     after ``after``: what a dry run would render."""
