@@ -21,6 +21,7 @@ from digest.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 30_000
+POOL_SIZE, POOL_OVERFLOW = 5, 75  # a send keeps one connection per worker (up to 64) and a few of its own
 
 
 def create_db_engine(url: str, wait: float | None = None) -> Engine:
@@ -35,6 +36,8 @@ def create_db_engine(url: str, wait: float | None = None) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {}
+    if parsed.database not in (None, "", ":memory:"):  # an in-memory SQLite has one connection, no pool
+        kwargs |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     busy_ms = SQLITE_BUSY_MS if wait is None else int(wait * 1000)
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": busy_ms / 1000}

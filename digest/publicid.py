@@ -6,6 +6,7 @@ import re
 import secrets
 
 PUBLIC_ID = re.compile(r"[0-9a-f]{32}")
+SAMPLE_PUBLIC_ID = "0" * 32  # previews and test copies: their links name no reader, and say so
 
 
 def new_public_id() -> str:

@@ -74,3 +74,21 @@ def test_the_installed_package_has_every_module_and_sends(installed: Path, tmp_p
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout)["sent"] > 0
+
+
+def test_init_sample_gives_a_new_user_a_folder_that_sends(installed: Path, tmp_path: Path) -> None:
+    """The installed package had no sources.yaml or samples: a new user had nothing to run."""
+    env = {"PATH": f"{installed / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    digest = str(installed / "bin" / "digest")
+    made = subprocess.run([digest, "init", "--sample", "mine"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert made.returncode == 0 and "cd mine && digest send" in made.stderr, made.stderr
+    folder = tmp_path / "mine"
+    assert (folder / "sources.yaml").read_text().startswith("# Written by `digest init --sample`")
+    assert sorted(p.name for p in (folder / "samples").iterdir()) == sorted(
+        p.name for p in (ROOT / "samples").iterdir()
+    )
+    sent = subprocess.run([digest, "send", "--json"], cwd=folder, env=env, capture_output=True, text=True)
+    assert sent.returncode == 0 and json.loads(sent.stdout)["sent"] == 4, sent.stderr
+    assert len(list((folder / "outbox" / "new").iterdir())) == 4
+    again = subprocess.run([digest, "init", "--sample", "mine"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 1 and again.stderr.startswith("Error: mine/sources.yaml exists already")

@@ -219,3 +219,14 @@ def test_build_takes_this_week_or_the_next_and_rebuilds_only_an_unsent_issue(
     assert json.loads(run(["stats", "--json"], env, path).stdout)["issues"][-1]["sent"] == 1, "nothing was lost"
     unsent = run(["build", "--rebuild"], env, path)
     assert unsent.returncode == 0 and f"Issue {this} skipped" in unsent.stderr, "this week's went to nobody"
+
+
+def test_twenty_workers_get_a_connection_each(folder: tuple[Path, dict[str, str]]) -> None:
+    """`--workers` allows 64, but the pool held 15 connections: `--workers 20` stopped with
+    "QueuePool limit of size 5 overflow 10 reached" (exit 7)."""
+    path, env = folder
+    (path / "many.csv").write_text("email\n" + "".join(f"r{i}@example.com\n" for i in range(60)))
+    assert run(["subscribers", "import", "many.csv"], env, path).returncode == 0
+    sent = run(["send", "--workers", "20", "--json"], env, path)
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["sent"] == 60 and len(list((path / "outbox" / "new").iterdir())) == 60

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from digest.cli import main
-from tests.conftest import ROOT
+from tests.conftest import KEY, ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -35,3 +35,20 @@ def test_quickstart_is_two_commands() -> None:
     commands = re.findall(r"```sh\n(.*?)\n```", quickstart, re.DOTALL)
     assert commands == ["pip install . && digest send", 'pip install -e ".[test]" && python -m pytest']
     assert "python -m pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_a_week_by_hand_runs_as_written(tmp_path: Path) -> None:
+    """Step 3 used to fail: the sample readers only arrived with `send`. Every line runs but
+    `digest check` (it asks the system's DNS) and the one that names a real relay."""
+    block = README.split("A week by hand:")[1].split("```sh\n")[1].split("\n```")[0]
+    lines = [line for line in block.splitlines() if "digest check" not in line and "relay.example.com" not in line]
+    assert len(lines) >= 7
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "DIGEST_SECRET_KEY": KEY, "DIGEST_BASE_URL": "http://digest.test"}  # fmt: skip
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    week = tmp_path / "week"
+    assert (week / "ada.eml").is_file() and "Issue" in result.stderr
+    received = sorted((week / "outbox" / "new").iterdir())
+    assert len(received) == 1 and b"Subject: [TEST] " in received[0].read_bytes(), "only the test copy went out"

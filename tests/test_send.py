@@ -259,3 +259,41 @@ def report_issue_id(engine: Engine) -> int:
     from digest.build.issue import find_issue
 
     return find_issue(engine, None).id or 0
+
+
+def test_a_test_copy_is_that_readers_version_marked_test_with_links_that_do_nothing(
+    engine: Engine, issue_ready: Config
+) -> None:
+    """`send --to ME --as READER`: READER's picks and name, [TEST] in the subject, and links
+    that act on nobody (an unsubscribe clicked in a test copy used to unsubscribe its reader)."""
+    import httpx
+
+    from digest.errors import SubscriberError
+    from tests.webserver import running
+
+    add_reader(engine, "ada@example.com", "Ada", audience="people")
+    with smtp_server(Faults(rcpt={"refused@example.com": "550 5.1.1 no such user"})) as sink:
+        config = smtp_config(issue_ready, sink.port)
+        report = run_week(engine, config, SendOptions(to="Me@Example.com", as_reader="ADA@example.com"))
+        plain = run_week(engine, config, SendOptions(to="me@example.com"))
+        with pytest.raises(SubscriberError, match=r"--as nobody@example.com: no such reader"):
+            run_week(engine, config, SendOptions(to="me@example.com", as_reader="nobody@example.com"))
+        with pytest.raises(SendAborted, match=r"refused the test copy: 550 5.1.1 no such user"):
+            run_week(engine, config, SendOptions(to="refused@example.com"))
+        messages = [email.message_from_bytes(raw, policy=email.policy.default) for _, raw in sink.messages]
+    assert report.status == "test" and report.sent == 1 and "ada@example.com's version" in report.note
+    assert plain.sent == 1 and sink.received() == {"me@example.com": 2}
+    ada, anyone = messages
+    assert str(ada["Subject"]).startswith("[TEST] ") and str(anyone["Subject"]).startswith("[TEST] ")
+    ada_text = ada.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    anyone_text = anyone.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Ada" in ada_text and "TOP JOBS THIS WEEK" not in ada_text, "Ada's version: people only, her name"
+    assert "TOP JOBS THIS WEEK" in anyone_text
+    unsubscribe = str(ada["List-Unsubscribe"]).strip("<>").removeprefix("http://digest.test")
+    with running(engine, config) as base, httpx.Client(base_url=base) as client:
+        page = client.get(unsubscribe)
+        posted = client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert page.status_code == posted.status_code == 200 and "test copy" in posted.text
+    with Session(engine) as session:
+        assert session.exec(select(Subscriber.status).where(Subscriber.email == "ada@example.com")).one() == "active"
+        assert session.exec(select(Delivery)).all() == []

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from digest import __version__
+from digest.cli.check import check_command
 from digest.cli.pipeline import build_command, ingest_command, preview_command
 from digest.cli.send import send_command
 from digest.cli.service import schedule_command, serve_command, stats_command
@@ -49,15 +50,33 @@ def main(ctx: click.Context, sources_path: Path | None) -> None:
 
 
 @main.command()
+@click.option("--sample", "sample", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Write a commented sources.yaml, sample feeds and readers into DIR (made if missing).")  # fmt: skip
 @click.pass_obj
 @friendly_errors
-def init(state: State) -> None:
+def init(state: State, sample: Path | None) -> None:
     """Create the database, or migrate it to this version's schema.
 
     Other commands do this on their own when needed; run it to set up a new
     PostgreSQL database ahead of time or to see what would change.
+
+    With --sample DIR it writes a starting folder instead (nothing is overwritten):
+    a commented sources.yaml, fictional feeds and profiles, four sample readers.
+
+    \b
+    Examples:
+      digest init --sample mydigest && cd mydigest && digest send
+      DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest init
     """
     from digest.db import create_db_engine
+
+    if sample is not None:
+        from digest.cli.sample import write_sample
+
+        written = write_sample(sample)
+        err.print(f"Wrote {', '.join(str(p) for p in written)}.")
+        err.print(f"Next: cd {sample} && digest send   (mail goes to {sample}/outbox; nothing leaves this machine)")
+        return
 
     engine = create_db_engine(state.settings.database_url)
     before, after = migrate(engine)
@@ -69,7 +88,7 @@ def init(state: State) -> None:
 
 
 for command in (ingest_command, build_command, preview_command, send_command, serve_command, stats_command,
-                schedule_command, subscribers_group):  # fmt: skip
+                schedule_command, subscribers_group, check_command):  # fmt: skip
     main.add_command(command)
 
 

@@ -15,7 +15,8 @@ from digest.cli.support import State, err, friendly_errors, print_json
 @click.command("send")
 @click.option("--week", metavar="YYYY-Www", help="Issue to send (default: this week's, built first if needed).")
 @click.option("--dry-run", is_flag=True, help="Render and count what would go out; send and record nothing.")
-@click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL, outside the ledger.")
+@click.option("--to", "to", metavar="EMAIL", help="One test copy to EMAIL, outside the ledger ([TEST], links inert).")
+@click.option("--as", "as_reader", metavar="READER", help="With --to: the test copy is this reader's version.")
 @click.option("--limit", type=click.IntRange(min=0), help="Send at most N messages in this run.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Parallel SMTP connections (default: delivery.workers).")
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second, all workers together (0: no limit).")
@@ -51,6 +52,7 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
       digest send
       digest send --dry-run
       digest send --to me@example.com
+      digest send --to me@example.com --as ada@example.com
       DIGEST_SMTP_URL=smtp://relay:587?starttls=true digest send --workers 4 --rate 50
     """
     from digest.db import describe_url
@@ -58,6 +60,8 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
     from digest.errors import SendAborted
     from digest.week import run_week
 
+    if options["as_reader"] and not options["to"]:
+        raise click.UsageError("--as READER goes with --to EMAIL (the address the test copy goes to)")
     config = state.config
     state.check_mail()
     stop = threading.Event()

@@ -15,9 +15,9 @@ from digest.config import Config, DeliverySettings, check_public_links
 from digest.db import session_scope
 from digest.deliver import ledger
 from digest.deliver.processes import run_processes
-from digest.deliver.transport import Prepared, open_transport
+from digest.deliver.transport import DeliveryProblem, Prepared, open_transport
 from digest.deliver.workers import RateLimiter, Refusals, Run, run_workers
-from digest.errors import SendAborted
+from digest.errors import SendAborted, SubscriberError
 from digest.models import Issue
 from digest.render.compose import Composer, sample_reader
 from digest.render.dkim import DkimSigner, dkim_signer
@@ -32,6 +32,7 @@ class SendOptions:
     week: str | None = None
     dry_run: bool = False
     to: str | None = None
+    as_reader: str | None = None  # with ``to``: whose version the test copy is
     limit: int | None = None
     workers: int | None = None
     rate: float | None = None
@@ -99,7 +100,7 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
         return SendReport(issue.week, "skipped", note=f"nothing to send: {issue.note}")
     composer = Composer.open(engine, config, issue, store=not options.dry_run)
     if options.to:
-        return _send_test_copy(engine, config, composer, options.to, signer)
+        return _send_test_copy(engine, config, composer, options, signer)
     if options.dry_run:
         return _dry_run(engine, composer, issue, options.limit)
     recovered = _prepare(engine, issue, options.resend_unknown, hooks.log)
@@ -187,19 +188,32 @@ def _report(engine: Engine, run: Run, recovered: int) -> SendReport:
 
 
 def _send_test_copy(
-    engine: Engine, config: Config, composer: Composer, to: str, signer: DkimSigner | None
+    engine: Engine, config: Config, composer: Composer, options: SendOptions, signer: DkimSigner | None
 ) -> SendReport:
-    """One copy to ``to``, as its reader would get it (the sample reader when nobody has that address)."""
-    to = normalise_email(to)
+    """One copy to ``options.to`` of the version ``options.as_reader`` gets (default: the
+    reader at ``to``, else a reader with no preferences), outside the ledger. Its subject says
+    [TEST] and its links name nobody: clicking them in the test copy does nothing, and the
+    page they open says so."""
+    assert options.to is not None
+    to = normalise_email(options.to)
+    whose = normalise_email(options.as_reader) if options.as_reader else to
     with session_scope(engine) as session:
-        reader = find_reader(session, to)
-    if reader is None:
-        reader = sample_reader()
-        reader.email = to
-    data = composer.message_for(reader, utcnow())
+        reader = find_reader(session, whose)
+    if reader is None and options.as_reader:
+        raise SubscriberError(f"--as {options.as_reader}: no such reader (digest subscribers list shows them)")
+    copy = sample_reader(reader.preferences if reader is not None else None)
+    copy.email, copy.name = to, reader.name if reader is not None else ""
+    data = composer.message_for(copy, utcnow(), test=True)
+    week = composer.issue.week
     with open_transport(config.settings.smtp_url, config.file.delivery.helo) as transport:
-        transport.send(sender_parts(config.newsletter.sender)[1], to, Prepared(signer.sign(data) if signer else data))
-    return SendReport(composer.issue.week, "test", sent=1, note=f"test copy to {to}, outside the ledger")
+        try:
+            transport.send(sender_parts(config.newsletter.sender)[1], to,
+                           Prepared(signer.sign(data) if signer else data))  # fmt: skip
+        except DeliveryProblem as problem:
+            report = SendReport(week, "test", failed=1, note=f"the test copy to {to} was refused")
+            raise SendAborted(f"{to}: the mail server refused the test copy: {problem.reply}", report) from None
+    note = f"test copy of {whose if reader is not None else 'a reader with no preferences'}'s version to {to}"
+    return SendReport(week, "test", sent=1, note=f"{note}, outside the ledger")
 
 
 def _dry_run(engine: Engine, composer: Composer, issue: Issue, limit: int | None) -> SendReport:

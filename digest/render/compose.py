@@ -20,6 +20,7 @@ from digest.config import Config
 from digest.db import connection, session_scope
 from digest.models import Issue, IssueItem, Job, Profile, Segment, Subscriber
 from digest.preferences import Preferences
+from digest.publicid import SAMPLE_PUBLIC_ID
 from digest.render.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
 from digest.render.renderer import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
 from digest.text import summarise
@@ -163,10 +164,11 @@ class Composer:
         reader = Reader(subscriber.email, subscriber.name, url)
         return self.renderer.personalise(self._segment_of(subscriber).draft, reader)
 
-    def message_for(self, subscriber: Addressee, date: datetime, stuffed: bool = False) -> bytes:
+    def message_for(self, subscriber: Addressee, date: datetime, stuffed: bool = False, test: bool = False) -> bytes:
         """The full MIME message this reader gets, byte for byte: the segment's bodies were
         encoded once; only this reader's values are encoded here. ``stuffed``: dot-stuffed
-        for SMTP DATA (headers and boundaries never start with a dot)."""
+        for SMTP DATA (headers and boundaries never start with a dot). ``test``: a test copy,
+        its subject marked [TEST]."""
         unsubscribe_url = self.unsubscribe_url(subscriber.public_id)
         segment = self._segment_of(subscriber)
         values = self.renderer.reader_values(Reader(subscriber.email, subscriber.name, unsubscribe_url))
@@ -175,15 +177,12 @@ class Composer:
         newsletter = self.config.newsletter
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
-            subject=segment.draft.subject,
+            subject=f"[TEST] {segment.draft.subject}" if test else segment.draft.subject,
             message_id=message_id(self.issue.week, subscriber.public_id, newsletter.sender),
             date=date, unsubscribe_url=unsubscribe_url, list_id=self.list_id,
             feedback_id=self.feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip
         return assemble(envelope, text_qp, html_qp)
-
-
-SAMPLE_PUBLIC_ID = "0" * 32  # a preview's links name no reader
 
 
 def sample_reader(prefs: Preferences | None = None) -> Subscriber:

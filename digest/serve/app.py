@@ -32,6 +32,7 @@ from digest.db import connection, create_db_engine
 from digest.deliver.confirmation import send_confirmation
 from digest.errors import BadToken, InputError
 from digest.models import Subscriber
+from digest.publicid import SAMPLE_PUBLIC_ID
 from digest.serve.guard import HEADER_WAIT, LOCK_WAIT, Limits, OffLoop, TimedH11Protocol, Unavailable, plain
 from digest.serve.links import ask_to_return, confirm, unsubscribe
 from digest.tokens import Link, Signer, signer_for
@@ -107,7 +108,10 @@ class Site:
         """A GET (and HEAD) page: it shows a button and changes nothing (link scanners follow links)."""
 
         async def show(request: Request) -> Response:
-            return page(title, body) if self.verified(purpose, request) else _invalid()
+            link = self.verified(purpose, request)
+            if link is None:
+                return _invalid()
+            return _test_copy() if link.public_id == SAMPLE_PUBLIC_ID else page(title, body)
 
         return show
 
@@ -115,6 +119,8 @@ class Site:
         link = self.verified("unsubscribe", request)
         if link is None:
             return _invalid()
+        if link.public_id == SAMPLE_PUBLIC_ID:
+            return _test_copy()
         method = "one-click" if await _one_click(request) else "link"
         public_id = await self.db.run(unsubscribe, self.engine, link, method)
         log.info("unsubscribe via %s", method)
@@ -143,6 +149,11 @@ class Site:
     async def health(self, _: Request) -> Response:
         await self.db.run(_ping, self.engine)
         return JSONResponse({"status": "ok"})
+
+
+def _test_copy() -> Response:
+    return page("A test copy", "<h1>This link is from a test copy or a preview</h1><p>It does nothing. In the "
+                "email a reader gets, this link acts for that reader.</p>")  # fmt: skip
 
 
 def _invalid() -> Response:
