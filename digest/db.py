@@ -36,7 +36,8 @@ def create_db_engine(url: str, wait: float | None = None) -> Engine:
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     kwargs: dict[str, Any] = {}
-    if parsed.database not in (None, "", ":memory:"):  # an in-memory SQLite has one connection, no pool
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    if not in_memory:  # (an in-memory SQLite has one connection, no pool)
         kwargs |= {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     busy_ms = SQLITE_BUSY_MS if wait is None else int(wait * 1000)
     if parsed.get_backend_name() == "sqlite":

@@ -33,6 +33,9 @@ def run_week(engine: Engine, config: Config, options: SendOptions, hooks: Hooks 
     """Seed, ingest when stale, build, deliver: the week's issue reaches every active reader once."""
     hooks = hooks or Hooks()
     preflight(config)  # an unusable key or a local link stops the run before it ingests or builds
+    target = parse_week(options.week) if options.week else week_of(utcnow(), config.newsletter.tz)
+    if existing_issue(engine, target) is None:  # a week that cannot be built stops before the seed and ingest
+        check_buildable(target, utcnow(), config.newsletter.tz)
     if options.dry_run:
         return dry_run(engine, config, options, hooks)
     seed_readers(engine, config, hooks.log)

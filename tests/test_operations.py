@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, create_engine, func, inspect, select, text, update
 from sqlmodel import Session, SQLModel
 
-from digest.config import load_config
+from digest.config import Config, load_config
 from digest.db import _alembic_config, create_db_engine, open_database
 from digest.models import Segment
 from digest.timeutil import utcnow
@@ -230,3 +230,54 @@ def test_twenty_workers_get_a_connection_each(folder: tuple[Path, dict[str, str]
     sent = run(["send", "--workers", "20", "--json"], env, path)
     assert sent.returncode == 0, sent.stderr
     assert json.loads(sent.stdout)["sent"] == 60 and len(list((path / "outbox" / "new").iterdir())) == 60
+
+
+def test_an_issue_whose_rows_were_requeued_after_a_try_cannot_be_rebuilt(engine: Engine, sample_config: Config) -> None:
+    """`--resend-unknown` puts unknown rows back to queued: they were tried, maybe delivered."""
+    from digest.build.issue import build_issue, existing_issue
+    from digest.deliver import ledger
+    from digest.errors import InputError
+    from digest.models import Delivery
+    from digest.week import rebuild_issue
+    from tests.helpers import ingest_samples
+
+    ingest_samples(engine, sample_config)
+    add_reader(engine, "ada@example.com", "Ada")
+    week = build_issue(engine, sample_config).week
+    issue = existing_issue(engine, week)
+    assert issue is not None and issue.id is not None
+    ledger.enqueue(engine, issue.id)
+    with Session(engine) as session:
+        session.execute(update(Delivery).values(status="unknown", attempts=1))
+        session.commit()
+    assert ledger.resend_unknown(engine, issue.id) == 1
+    with pytest.raises(InputError, match="cannot be rebuilt: 1 of its messages went out or were tried"):
+        rebuild_issue(engine, sample_config, week)
+    with Session(engine) as session:
+        assert len(session.exec(select(Delivery)).all()) == 1, "the ledger row is kept"
+
+
+def test_a_dry_run_with_to_and_a_send_of_a_passed_week_are_refused_first(folder: tuple[Path, dict[str, str]]) -> None:
+    path, env = folder
+    both = run(["send", "--dry-run", "--to", "me@example.com"], env, path)
+    assert both.returncode == 2 and "--dry-run sends nothing" in both.stderr and not (path / "outbox").exists()
+    past = week_of(utcnow() - timedelta(days=14), load_config(env, path / "sources.yaml").newsletter.tz)
+    for args in (["send", "--week", past], ["send", "--dry-run", "--week", past]):
+        result = run(args, env, path)
+        assert result.returncode == 1 and f"Error: --week {past} has passed" in result.stderr, result.stderr
+    assert _tables(env["DIGEST_DATABASE_URL"], path) in (None, []) or _row_counts(env["DIGEST_DATABASE_URL"])[
+        "subscriber"] == 0, "the seed readers were not imported"  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "says"), [("localhost", "expected an IP address"), ("127.0.0.1:abc", "expected"),
+                                            ("127.0.0.1:99999", "out of range"), ("[::1", "expected")])  # fmt: skip
+def test_a_bad_nameserver_is_one_error_line(folder: tuple[Path, dict[str, str]], text: str, says: str) -> None:
+    from digest.check.records import parse_nameserver
+
+    assert parse_nameserver("[::1]:5353") == ("::1", 5353) and parse_nameserver("127.0.0.1") == ("127.0.0.1", 53)
+    path, env = folder
+    result = run(["check", "--only", "spf", "--nameserver", text], env, path)
+    lines = result.stderr.strip().splitlines()
+    assert (
+        result.returncode == 1 and len(lines) == 1 and lines[0].startswith("Error: --nameserver") and says in lines[0]
+    )

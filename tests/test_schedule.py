@@ -176,6 +176,7 @@ def test_a_failed_run_keeps_the_scheduler_running_and_is_retried(
         _, errors = process.communicate(timeout=60)
     assert received == {a: 1 for a in readers}, errors
     assert shown["last_run"]["status"] == "sent" and shown["last_run"]["error"] is None, shown  # type: ignore[index]
+    assert shown["last_run"]["attempt"] >= 2, "a retry of the same run sent it (each attempt has its own stop)"  # type: ignore[index]
     assert process.returncode == 0, errors
     assert "Traceback" not in errors and "failed (attempt 1)" in errors, errors
     assert _show(full, sources.parent)["running"] is False, "a stopped scheduler is not running"

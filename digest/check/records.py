@@ -14,27 +14,26 @@ import dns.resolver
 
 from digest.check.run import Failed
 from digest.config import Config
+from digest.errors import InputError
 
 
 class Lookup:
     """TXT lookups through the system's resolver, or through ``nameserver`` (HOST[:PORT])."""
 
     def __init__(self, nameserver: str | None = None, timeout: float = 5.0) -> None:
-        self.nameserver = nameserver
+        self.server = None if nameserver is None else parse_nameserver(nameserver)
         self.timeout = timeout
 
     def _resolver(self) -> dns.resolver.Resolver:
-        if self.nameserver is None:
+        if self.server is None:
             try:
                 resolver = dns.resolver.Resolver()
             except dns.resolver.NoResolverConfiguration:
                 raise Failed("this machine has no DNS resolver configured (give --nameserver)") from None
         else:
-            host, _, port = self.nameserver.rpartition(":") if self.nameserver.count(":") == 1 else (
-                self.nameserver, "", "53")  # fmt: skip
             resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = [host.strip("[]")]
-            resolver.port = int(port or 53)
+            resolver.nameservers = [self.server[0]]
+            resolver.port = self.server[1]
         resolver.lifetime = self.timeout
         return resolver
 
@@ -49,6 +48,28 @@ class Lookup:
         except dns.exception.DNSException as exc:
             raise Failed(f"{name}: the DNS lookup failed: {exc}") from None
         return [b"".join(rdata.strings).decode("ascii", "replace") for rdata in answer]  # type: ignore[attr-defined]
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]``, HOST an IPv4 or IPv6 address (``[::1]:5353``); InputError otherwise."""
+    import ipaddress
+
+    host, port = text.strip(), "53"
+    if host.startswith("["):
+        host, closed, rest = host[1:].partition("]")
+        host = host if closed else ""
+        port = rest.removeprefix(":") or "53"
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    try:
+        address = str(ipaddress.ip_address(host))
+        number = int(port)
+    except ValueError:
+        raise InputError(f"--nameserver {text!r}: expected an IP address and an optional port, e.g. 127.0.0.1:53 or "
+                         "[::1]:5353") from None  # fmt: skip
+    if not 0 < number < 65536:
+        raise InputError(f"--nameserver {text!r}: port {number} is out of range")
+    return address, number
 
 
 def sender_domain(config: Config) -> str:

@@ -75,7 +75,8 @@ def init(state: State, sample: Path | None) -> None:
 
         written = write_sample(sample)
         err.print(f"Wrote {', '.join(str(p) for p in written)}.")
-        err.print(f"Next: cd {sample} && digest send   (mail goes to {sample}/outbox; nothing leaves this machine)")
+        err.print(f"Next: cd {sample} && digest send   (with the default DIGEST_SMTP_URL, mail goes to "
+                  f"{sample}/outbox and nothing leaves this machine)")  # fmt: skip
         return
 
     engine = create_db_engine(state.settings.database_url)

@@ -60,6 +60,8 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
     from digest.errors import SendAborted
     from digest.week import run_week
 
+    if options["dry_run"] and options["to"]:
+        raise click.UsageError("--dry-run sends nothing and --to sends a test copy: give one of them")
     if options["as_reader"] and not options["to"]:
         raise click.UsageError("--as READER goes with --to EMAIL (the address the test copy goes to)")
     config = state.config

@@ -17,7 +17,7 @@ from digest.deliver import ledger
 from digest.deliver.processes import run_processes
 from digest.deliver.transport import DeliveryProblem, Prepared, open_transport
 from digest.deliver.workers import RateLimiter, Refusals, Run, run_workers
-from digest.errors import SendAborted, SubscriberError
+from digest.errors import InputError, SendAborted, SubscriberError
 from digest.models import Issue
 from digest.render.compose import Composer, sample_reader
 from digest.render.dkim import DkimSigner, dkim_signer
@@ -98,6 +98,8 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
     signer = preflight(config)
     if issue.status == "skipped":
         return SendReport(issue.week, "skipped", note=f"nothing to send: {issue.note}")
+    if options.to and options.dry_run:
+        raise InputError("--dry-run sends nothing, --to sends a test copy: give one of them")
     composer = Composer.open(engine, config, issue, store=not options.dry_run)
     if options.to:
         return _send_test_copy(engine, config, composer, options, signer)
@@ -212,7 +214,8 @@ def _send_test_copy(
         except DeliveryProblem as problem:
             report = SendReport(week, "test", failed=1, note=f"the test copy to {to} was refused")
             raise SendAborted(f"{to}: the mail server refused the test copy: {problem.reply}", report) from None
-    note = f"test copy of {whose if reader is not None else 'a reader with no preferences'}'s version to {to}"
+    version = whose + "'s version" if reader is not None else "the version for no preferences"
+    note = f"test copy of {version} to {to}"
     return SendReport(week, "test", sent=1, note=f"{note}, outside the ledger")
 
 

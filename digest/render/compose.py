@@ -20,7 +20,7 @@ from digest.config import Config
 from digest.db import connection, session_scope
 from digest.models import Issue, IssueItem, Job, Profile, Segment, Subscriber
 from digest.preferences import Preferences
-from digest.publicid import SAMPLE_PUBLIC_ID
+from digest.publicid import SAMPLE_PUBLIC_ID, new_public_id
 from digest.render.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
 from digest.render.renderer import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
 from digest.text import summarise
@@ -178,7 +178,8 @@ class Composer:
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
             subject=f"[TEST] {segment.draft.subject}" if test else segment.draft.subject,
-            message_id=message_id(self.issue.week, subscriber.public_id, newsletter.sender),
+            message_id=message_id(self.issue.week, new_public_id() if test else subscriber.public_id,
+                                  newsletter.sender),
             date=date, unsubscribe_url=unsubscribe_url, list_id=self.list_id,
             feedback_id=self.feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip

@@ -61,17 +61,14 @@ def run_weekly(sources: str) -> None:
     stops the scheduler (FATAL): it cannot run any week until someone fixes it."""
     settings = Settings.from_env(dict(os.environ))
     engine = create_db_engine(settings.database_url)
-    stop = threading.Event()
-    RUNS.add(stop)
     try:
-        _attempts(engine, sources, stop)
+        _attempts(engine, sources)
     finally:
-        RUNS.discard(stop)
         engine.dispose()
 
 
-def _attempts(engine: Engine, sources: str, stop: threading.Event) -> None:
-    started, attempt = utcnow(), 0
+def _attempts(engine: Engine, sources: str) -> None:
+    started, attempt, week = utcnow(), 0, None
     while not STOP.is_set():
         attempt += 1
         try:
@@ -82,16 +79,21 @@ def _attempts(engine: Engine, sources: str, stop: threading.Event) -> None:
             FATAL.append(exc)
             STOP.set()
             return
-        week = week_of(utcnow(), config.newsletter.tz)
+        week = week or week_of(_scheduled(config, started), config.newsletter.tz)  # every retry: the same week
+        stop = threading.Event()  # each attempt its own: a run that aborted does not stop the next
+        RUNS.add(stop)
         try:
-            status = _attempt(engine, config, stop)
+            status = _attempt(engine, config, week, stop)
         except Exception as exc:  # a failed run, whatever the cause, must not end the scheduler
             error = str(exc) if isinstance(exc, DigestError) else f"{type(exc).__name__}: {exc}"
-            log.debug("the weekly run failed", exc_info=not isinstance(exc, DigestError))
+            if not isinstance(exc, DigestError):  # a bug: its traceback is for whoever fixes it
+                log.error("the weekly run failed unexpectedly", exc_info=True)
         else:
+            RUNS.discard(stop)
             if status is not None:
                 _note(engine, LastRun(at=_iso(utcnow()), week=week, status=status, attempt=attempt))
             return
+        RUNS.discard(stop)
         delay = min(config.newsletter.retry_minutes * 60 * 2 ** (attempt - 1), RETRY_MOST)
         retry_at = utcnow() + timedelta(seconds=delay)
         if retry_at > _scheduled(config, started) + timedelta(hours=config.newsletter.misfire_grace_hours):
@@ -107,7 +109,7 @@ def _attempts(engine: Engine, sources: str, stop: threading.Event) -> None:
             return
 
 
-def _attempt(engine: Engine, config: Config, stop: threading.Event) -> str | None:
+def _attempt(engine: Engine, config: Config, week: str, stop: threading.Event) -> str | None:
     """One run under the lease: the status to record, or None when another scheduler runs it."""
     from digest.deliver.send import Hooks, SendOptions
     from digest.week import run_week
@@ -117,7 +119,7 @@ def _attempt(engine: Engine, config: Config, stop: threading.Event) -> str | Non
         if not held:
             log.info("another scheduler is running this week's job; this one stands by")
             return None
-        report = run_week(engine, config, SendOptions(), Hooks(log=log.info, stop=stop))
+        report = run_week(engine, config, SendOptions(week=week), Hooks(log=log.info, stop=stop))
     log.info("weekly run: %s", report.to_json())
     if report.status in ("stopped", "skipped"):
         return str(report.status)

@@ -345,8 +345,12 @@ def discard_issue(engine: Engine, issue_id: int) -> int:
     statement, so a sender cannot slip in between a check and the delete. Returns 0 when it
     was deleted, else how many of its messages went out or were tried (nothing is deleted)."""
     tried = select(Delivery.id).where(
-        Delivery.issue_id == issue_id, col(Delivery.status).not_in((DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED))
-    )
+        Delivery.issue_id == issue_id,
+        or_(  # a row requeued (--resend-unknown, a refusal streak) keeps its attempts: it was tried
+            col(Delivery.status).not_in((DeliveryStatus.QUEUED, DeliveryStatus.SKIPPED)),
+            col(Delivery.attempts) > 0, col(Delivery.sent_at).is_not(None), col(Delivery.reply) != "",
+        ),
+    )  # fmt: skip
     with session_scope(engine) as session:
         deleted = session.execute(delete(Issue).where(col(Issue.id) == issue_id, ~exists(tried)))
         if deleted.rowcount:  # type: ignore[attr-defined]
