@@ -86,7 +86,7 @@ def test_reader_fields_are_escaped_and_sections_follow_the_audience(composer: Co
     assert "Hi Ada," in ada.html and "People worth meeting" in ada.html and "Top jobs this week" in ada.html
     assert "People worth meeting" not in lin.html and "PEOPLE WORTH MEETING" not in lin.text
     assert "DGST" not in ada.html + ada.text + lin.html + lin.text, "every placeholder is filled"
-    assert "Why: matches" in ada.html and "Why: matches" in ada.text
+    assert "Why: Matches your roles" in ada.html and "Why: Matches your roles" in ada.text
 
 
 def test_html_is_inlined_absolute_and_small(composer: Composer, engine: Engine) -> None:

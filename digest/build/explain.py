@@ -45,4 +45,5 @@ def explain_issue(engine: Engine, week: str) -> Iterator[str]:
             else:
                 label = f"person  {people[pick.id].name}"
             reasons = " · ".join(pick.reasons) or "new this week"
-            yield f"  {rank:2d}. {label}  [score {pick.score:.2f}: {reasons}]"
+            parts = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in pick.detail)
+            yield f"  {rank:2d}. {label}  [score {pick.score:.2f}" + (f" ({parts})" if parts else "") + f": {reasons}]"

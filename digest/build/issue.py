@@ -13,7 +13,16 @@ from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from digest.build.ranking import JobCandidate, PersonCandidate, Pick, picks_of, rank_jobs, rank_people
+from digest.build.ranking import (
+    JobCandidate,
+    JobIndex,
+    PeopleIndex,
+    PersonCandidate,
+    Pick,
+    picks_of,
+    rank_jobs,
+    rank_people,
+)
 from digest.config import Config, Ranking
 from digest.db import database_errors, session_scope
 from digest.errors import InputError
@@ -73,6 +82,20 @@ class Pool:
 
     jobs: list[JobCandidate] = field(default_factory=list)
     people: list[PersonCandidate] = field(default_factory=list)
+    _indexes: dict[datetime, JobIndex] = field(default_factory=dict, repr=False)
+    _people: PeopleIndex | None = field(default=None, repr=False)
+
+    def people_index(self, settings: BuildSettings) -> PeopleIndex:
+        if self._people is None:
+            self._people = PeopleIndex(self.people, settings.ranking)
+        return self._people
+
+    def job_index(self, settings: BuildSettings, as_of: datetime) -> JobIndex:
+        """The jobs read once for every segment of the issue (roles, words, relevance, base scores)."""
+        found = self._indexes.get(as_of)
+        if found is None:
+            found = self._indexes[as_of] = JobIndex(self.jobs, settings.ranking, as_of)
+        return found
 
 
 def build_issue(
@@ -220,6 +243,7 @@ def _job_candidate(job: Job, weight: float) -> JobCandidate:
         id=job.id, title=job.title, company=job.company, location=job.location, remote=job.remote,
         has_salary=job.salary_min is not None, body=f"{job.summary} {' '.join(job.tags)}",
         summary_chars=len(job.summary), posted_at=job.posted_at, source_weight=weight,
+        salary_low=job.salary_min, salary_high=job.salary_max, currency=job.salary_currency,
     )  # fmt: skip
 
 
@@ -234,8 +258,13 @@ def _person_candidate(profile: Profile) -> PersonCandidate:
 
 def rank_segment(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime) -> list[Pick]:
     weights = settings.ranking
-    jobs = rank_jobs(pool.jobs, prefs, weights, as_of, settings.jobs_per_email) if prefs.wants_jobs else []
-    people = rank_people(pool.people, prefs, weights, settings.people_per_email) if prefs.wants_people else []
+    index = pool.job_index(settings, as_of)
+    jobs = rank_jobs(index, prefs, weights, as_of, settings.jobs_per_email) if prefs.wants_jobs else []
+    people = (
+        rank_people(pool.people_index(settings), prefs, weights, settings.people_per_email)
+        if prefs.wants_people
+        else []
+    )
     return jobs + people
 
 

@@ -1,0 +1,37 @@
+"""A posting's stated pay read against its level: the marketplace's 2026 table of base pay
+(DESIGN.md domain notes). US: TPM 150-180k, senior 180-220k, staff/principal 220-280k;
+UK roughly 60-70% of that: 80-110k, 110-150k, 150-200k. A range whose middle reaches the
+level's band is in line; one well under it (below 85% of the band's floor) is below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from digest.build.roles import LEVEL_NAMES
+
+BANDS: dict[str, dict[int, tuple[int, int]]] = {  # currency -> level rank -> (low, high) base
+    "USD": {1: (150_000, 180_000), 2: (180_000, 220_000), 3: (220_000, 280_000)},
+    "GBP": {1: (80_000, 110_000), 2: (110_000, 150_000), 3: (150_000, 200_000)},
+}
+BELOW = 0.85
+
+
+@dataclass(frozen=True)
+class PayVerdict:
+    score: float  # +1 in line, -1 below, 0 no verdict
+    words: str
+
+
+def verdict(level: int | None, low: int | None, high: int | None, currency: str | None) -> PayVerdict:
+    """What a product posting's range says for its level (a posting without a level is read as mid)."""
+    rank = 1 if level is None else level
+    band = BANDS.get((currency or "").upper(), {}).get(rank)
+    if band is None or low is None:
+        return PayVerdict(0.0, "")
+    middle = (low + (high or low)) / 2
+    name = LEVEL_NAMES[rank]
+    if middle >= band[0]:
+        return PayVerdict(1.0, f"pay in line for {name} level")
+    if middle < BELOW * band[0]:
+        return PayVerdict(-1.0, f"pay below the usual {name} range")
+    return PayVerdict(0.0, "")
