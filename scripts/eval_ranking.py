@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
 from sqlmodel import Session, col, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,49 +46,7 @@ JUDGEMENTS = ROOT / "tests" / "data" / "ranking_judgements.json"
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # the build's clock: a Monday, fixed (dates are shifted to it)
 LIMIT = 10
 
-SOURCES = """
-  - {{name: wwr-programming, url: "{c}/weworkremotely/remote-programming-jobs.rss"}}
-  - {{name: wwr-product, url: "{c}/weworkremotely/remote-product-jobs.rss"}}
-  - {{name: wwr-backend, url: "{c}/weworkremotely/remote-back-end-programming-jobs.rss"}}
-  - {{name: wwr-all, url: "{c}/weworkremotely/remote-jobs.rss"}}
-  - {{name: wwr-2014, url: "{c}/weworkremotely-2014/jobs.rss"}}
-  - {{name: wwr-2026, url: "{c}/weworkremotely-2026/wwr.xml"}}
-  - {{name: rct, url: "{c}/researchcomputingteams/jobs.rss"}}
-  - {{name: remoteok, url: "{c}/remoteok/remoteok.json"}}
-  - {{name: remotive, url: "{c}/remotive/remotive_data.json"}}
-  - {{name: greenhouse-catawiki, url: "{c}/greenhouse/catawiki.json", format: greenhouse}}
-  - {{name: greenhouse-gitlab, url: "{c}/greenhouse/greenhouse.json"}}
-  - {{name: lever, url: "{c}/lever/lever.json"}}
-  - {{name: ashby, url: "{c}/ashby/ashby.json"}}
-  - name: github-jobs
-    url: "{c}/github-jobs/positions.json"
-    format: json
-    mapping: {{id: id, title: title, company: company, url: url, location: location,
-               published: created_at, description: description}}
-  - name: himalayas
-    url: "{c}/himalayas/himalayas.json"
-    format: json
-    remote: true
-    mapping: {{items: jobs, id: guid, title: title, company: companyName, url: applicationLink,
-               location: locationRestrictions, published: pubDate, description: description,
-               salary_min: minSalary, salary_max: maxSalary, salary_currency: currency}}
-  - name: jobicy
-    url: "{c}/jobicy/jobicy.json"
-    format: json
-    remote: true
-    mapping: {{items: jobs, id: id, title: jobTitle, company: companyName, url: url, location: jobGeo,
-               published: pubDate, description: jobDescription}}
-  - name: workingnomads
-    url: "{c}/workingnomads/workingnomads.json"
-    format: json
-    mapping: {{title: title, company: company_name, url: url, location: location,
-               published: pub_date, description: description, tags: tags}}
-  - name: hn
-    url: "{c}/hackernews-algolia/hn.json"
-    format: json
-    mapping: {{items: hits, id: objectID, title: comment_text, description: comment_text,
-               url_template: "https://news.ycombinator.com/item?id={{objectID}}", published: created_at}}
-"""
+SOURCES = ROOT / "tests" / "data" / "corpus_jobs.yaml"  # every real job source, "{corpus}" for the folder
 
 
 @dataclass
@@ -114,12 +73,11 @@ WEEKS = {  # name -> the sources of that week (None: every one)
 
 
 def build_week(work: Path, corpus: Path = CORPUS, only: Sequence[str] | None = None) -> Week:
-    entries = SOURCES.format(c=corpus).split("\n  - ")
-    chosen = [e for e in entries[1:] if only is None or e.split(",")[0].split("name: ")[1].strip() in only]
-    (work / "sources.yaml").write_text(
-        "newsletter: {from: 'Eval <eval@example.com>', jobs_per_email: 10, people_per_email: 0, min_items: 1}\n"
-        "sources:\n" + "".join(f"  - {e.rstrip()}\n" for e in chosen)
-    )
+    sources = yaml.safe_load(SOURCES.read_text(encoding="utf-8"))
+    chosen = [source for source in sources if only is None or source["name"] in only]
+    newsletter = {"from": "Eval <eval@example.com>", "jobs_per_email": 10, "people_per_email": 0, "min_items": 1}
+    text = yaml.safe_dump({"newsletter": newsletter, "sources": chosen})
+    (work / "sources.yaml").write_text(text.replace("{corpus}", str(corpus)), encoding="utf-8")
     config = load_config({"DIGEST_SECRET_KEY": "eval-key-of-thirty-two-bytes-or-more"}, work / "sources.yaml")
     engine = open_database(f"sqlite:///{work}/eval.db")
     ingest(engine, config, now=NOW - timedelta(days=7))

@@ -5,64 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from digest.config import Config
 from digest.ingest import ingest
 from digest.models import Job, JobSource, Source
-from tests.conftest import CORPUS, config_for, needs_corpus
+from tests.conftest import CORPUS, ROOT, config_for, needs_corpus
 
 pytestmark = [needs_corpus(), pytest.mark.dates]
 
-CONFIG = f"""
-sources:
-  - {{name: wwr-programming, url: "{CORPUS}/weworkremotely/remote-programming-jobs.rss"}}
-  - {{name: wwr-product, url: "{CORPUS}/weworkremotely/remote-product-jobs.rss"}}
-  - {{name: wwr-backend, url: "{CORPUS}/weworkremotely/remote-back-end-programming-jobs.rss"}}
-  - {{name: wwr-all, url: "{CORPUS}/weworkremotely/remote-jobs.rss"}}
-  - {{name: wwr-2014, url: "{CORPUS}/weworkremotely-2014/jobs.rss"}}
-  - {{name: wwr-2026, url: "{CORPUS}/weworkremotely-2026/wwr.xml"}}
-  - {{name: rct, url: "{CORPUS}/researchcomputingteams/jobs.rss"}}
-  - {{name: remoteok, url: "{CORPUS}/remoteok/remoteok.json"}}
-  - {{name: remotive, url: "{CORPUS}/remotive/remotive_data.json"}}
-  - {{name: greenhouse-catawiki, url: "{CORPUS}/greenhouse/catawiki.json", format: greenhouse}}
-  - {{name: greenhouse-gitlab, url: "{CORPUS}/greenhouse/greenhouse.json"}}
-  - {{name: lever, url: "{CORPUS}/lever/lever.json"}}
-  - {{name: ashby, url: "{CORPUS}/ashby/ashby.json"}}
-  - {{name: jf-df, url: "{CORPUS}/jsonfeed/DaringFireball.json"}}
-  - {{name: jf-3960, url: "{CORPUS}/jsonfeed/3960.json"}}
-  - {{name: jf-pxlnv, url: "{CORPUS}/jsonfeed/pxlnv.json", format: jsonfeed}}
-  - {{name: jf-partial, url: "{CORPUS}/jsonfeed/allthis-partial.json"}}
-  - name: github-jobs
-    url: "{CORPUS}/github-jobs/positions.json"
-    format: json
-    mapping: {{id: id, title: title, company: company, url: url, location: location,
-               published: created_at, description: description}}
-  - name: himalayas
-    url: "{CORPUS}/himalayas/himalayas.json"
-    format: json
-    remote: true
-    mapping: {{items: jobs, id: guid, title: title, company: companyName, url: applicationLink,
-               location: locationRestrictions, published: pubDate, description: description,
-               salary_min: minSalary, salary_max: maxSalary, salary_currency: currency}}
-  - name: jobicy
-    url: "{CORPUS}/jobicy/jobicy.json"
-    format: json
-    remote: true
-    mapping: {{items: jobs, id: id, title: jobTitle, company: companyName, url: url, location: jobGeo,
-               published: pubDate, description: jobDescription}}
-  - name: workingnomads
-    url: "{CORPUS}/workingnomads/workingnomads.json"
-    format: json
-    mapping: {{title: title, company: company_name, url: url, location: location,
-               published: pub_date, description: description, tags: tags}}
-  - name: hn
-    url: "{CORPUS}/hackernews-algolia/hn.json"
-    format: json
-    mapping: {{items: hits, id: objectID, title: comment_text, description: comment_text,
-               url_template: "https://news.ycombinator.com/item?id={{objectID}}", published: created_at}}
-"""
+JF_SOURCES = [  # blogs' JSON Feeds: not jobs, but the same ingest
+    {"name": "jf-df", "url": "{corpus}/jsonfeed/DaringFireball.json"},
+    {"name": "jf-3960", "url": "{corpus}/jsonfeed/3960.json"},
+    {"name": "jf-pxlnv", "url": "{corpus}/jsonfeed/pxlnv.json", "format": "jsonfeed"},
+    {"name": "jf-partial", "url": "{corpus}/jsonfeed/allthis-partial.json"},
+]
+JOB_SOURCES = yaml.safe_load((ROOT / "tests" / "data" / "corpus_jobs.yaml").read_text(encoding="utf-8"))
+CONFIG = yaml.safe_dump({"sources": JOB_SOURCES + JF_SOURCES}).replace("{corpus}", str(CORPUS))
 
 EXPECTED_SEEN = {
     "wwr-programming": 25, "wwr-product": 34, "wwr-backend": 59, "wwr-all": 100, "wwr-2014": 25,
