@@ -159,6 +159,8 @@ def test_bytes_that_are_not_http_get_a_400_or_a_closed_socket(
     @SETTINGS
     @given(st.one_of(st.binary(min_size=1, max_size=600), http_like))
     @example(b"POST http://evil.example/ HTTP/9.9\r\nExpect: 100-continue\r\nExpect: 100-continue")  # no body to read
+    @example(b"GET * HTTP/9.9\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nHost:\r\nExpect: 100-continue")
+    @example(b"POST /u/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nHost:")  # a bad chunk after 100
     def one(raw: bytes) -> None:
         with socket.create_connection(address, timeout=5) as conn:
             conn.sendall(raw + b"\r\n\r\n")
@@ -169,6 +171,8 @@ def test_bytes_that_are_not_http_get_a_400_or_a_closed_socket(
                     answer += chunk
             except (ConnectionResetError, BrokenPipeError, TimeoutError):
                 pass
+        while answer.startswith(b"HTTP/1.1 100 "):  # an interim answer (Expect: 100-continue): the final one follows
+            answer = answer.partition(b"\r\n\r\n")[2]  # or the server hangs up on a bad body (a reset may drop its 400)
         status = answer.split(b"\r\n", 1)[0].split(b" ")[1:2]
         seen[status[0] if status else b"closed"] += 1
         assert not answer or status in ([b"400"], [b"404"], [b"405"], [b"413"], [b"200"]), answer[:200]

@@ -126,8 +126,9 @@ class Limits:
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
             await plain(413 if declared.isdigit() else 400, "request body too large or malformed")(scope, receive, send)
             return
-        if declared in (None, b"0") and b"transfer-encoding" not in headers:
-            await self.app(scope, _no_body(receive), secure_send)  # nothing to read (and no 100 Continue)
+        no_body = declared in (None, b"0") and b"transfer-encoding" not in headers
+        if no_body or scope.get("method") in ("GET", "HEAD"):  # nothing to read, or nothing a GET would use
+            await self.app(scope, _no_body(receive), secure_send)  # (and no 100 Continue)
             return
         try:
             body = await asyncio.wait_for(_read_body(receive), BODY_WAIT)
