@@ -14,6 +14,8 @@ BANDS: dict[str, dict[int, tuple[int, int]]] = {  # currency -> level rank -> (l
     "GBP": {1: (80_000, 110_000), 2: (110_000, 150_000), 3: (150_000, 200_000)},
 }
 BELOW = 0.85
+YEARLY = (10_000, 2_000_000)  # what a year's base pay can be: smaller is hourly or monthly, larger a typo
+CURRENCIES = {"US$": "USD", "$": "USD", "£": "GBP"}
 
 
 @dataclass(frozen=True)
@@ -23,12 +25,18 @@ class PayVerdict:
 
 
 def verdict(level: int | None, low: int | None, high: int | None, currency: str | None) -> PayVerdict:
-    """What a product posting's range says for its level (a posting without a level is read as mid)."""
+    """What a product posting's range says for its level (a posting without a level is read as
+    mid). Only a yearly range in US dollars or pounds gets a verdict: an hourly or monthly rate,
+    a range upside down or a figure out of all proportion gets none ("Salary listed")."""
     rank = 1 if level is None else level
-    band = BANDS.get((currency or "").upper(), {}).get(rank)
-    if band is None or low is None:
+    code = (currency or "").strip().upper()
+    band = BANDS.get(CURRENCIES.get(code, code), {}).get(rank)
+    low, high = (low, high or low) if low is not None else (high, high)
+    if band is None or low is None or high is None or low > high:
         return PayVerdict(0.0, "")
-    middle = (low + (high or low)) / 2
+    if not (YEARLY[0] <= low and high <= YEARLY[1]):
+        return PayVerdict(0.0, "")
+    middle = (low + high) / 2
     name = LEVEL_NAMES[rank]
     if middle >= band[0]:
         return PayVerdict(1.0, f"pay in line for {name} level")

@@ -156,6 +156,7 @@ class RoleMatch:
     tiers: NDArray[np.int8]
     match: NDArray[np.float64]
     via: tuple[str, ...]  # per candidate: the related family, for the reason
+    mentions: NDArray[np.bool_] | None = None  # per candidate: only its description names the role (a topic)
 
 
 Candidate = JobCandidate | PersonCandidate
@@ -191,6 +192,7 @@ class Index:
         tiers = np.zeros(self.size, dtype=np.int8)
         match = np.zeros(self.size)
         via = [""] * self.size
+        mentions = np.zeros(self.size, dtype=bool)
         if family is not None:
             for i, found in enumerate(self.roles):
                 if model.exact(family, found):
@@ -199,23 +201,29 @@ class Index:
                     tiers[i], match[i], via[i] = RELATED, RELATED_MATCH, other
             query = tuple(dict.fromkeys(words + stems(family)))
         else:
-            self._free_text(role, words, tiers, match, via)
+            self._free_text(role, words, tiers, match, via, mentions)
             query = words
         match += 0.5 * self.relevance.of(query) * (tiers > 0)
-        return RoleMatch(role, family, tiers, match, tuple(via))
+        return RoleMatch(role, family, tiers, match, tuple(via), mentions)
 
     def _free_text(self, role: str, words: tuple[str, ...], tiers: NDArray[np.int8], match: NDArray[np.float64],
-                   via: list[str]) -> None:  # fmt: skip
+                   via: list[str], mentions: NDArray[np.bool_]) -> None:  # fmt: skip
         """A role outside the model: its noun ("engineer", or "developer") must be in the title,
-        the rest in the title (a match) or the body (related); a topic ("payments") may be in either."""
+        the rest in the title (a match) or the body (related); a topic ("payments") in the title
+        is a match, in the body only a related pick ("Mentions payments"). A near miss (a program
+        manager, product marketing) is left out, unless it is what the reader asked for."""
         if not words:
             return
         noun = _ROLE_NOUNS.get(words[-1])
         rest = set(words[:-1]) if noun else set(words)
+        wants_near_miss = bool(model.classify(role).near_miss)
         for i in range(self.size):
             title, body = self.titles[i], self.bodies[i]
+            found = self.roles[i]
+            if found.near_miss and not found.families and not wants_near_miss:
+                continue
             if noun is not None:
-                if not title.intersection(noun) or (self.roles[i].near_miss and not self.roles[i].families):
+                if not title.intersection(noun):
                     continue
                 if rest <= title:
                     tiers[i], match[i] = EXACT, 1.0
@@ -224,7 +232,7 @@ class Index:
             elif rest <= title:
                 tiers[i], match[i] = EXACT, 1.0
             elif rest <= title | body:
-                tiers[i], match[i] = EXACT, 0.5
+                tiers[i], match[i], via[i], mentions[i] = RELATED, RELATED_MATCH, role, True
 
     def place(self, place: str) -> NDArray[np.float64]:
         found = self._places.get(place)
@@ -257,8 +265,8 @@ class Scored:
 
 def score_all(index: Index, prefs: Preferences, weights: Ranking, base: NDArray[np.float64]) -> Scored:
     """Every candidate's tier and score for one reader, as vectors."""
-    matches = [index.role(role) for role in prefs.roles]
-    if matches:
+    matches = [index.role(role) for role in prefs.roles if model.family_of(role) or stems(role)]
+    if matches:  # (a role of stop words or symbols alone says nothing: as if none were named)
         tiers = np.max([m.tiers for m in matches], axis=0)
         role = np.max([m.match for m in matches], axis=0)
         role = role + 0.25 * np.maximum(0, sum((m.tiers == EXACT).astype(np.float64) for m in matches) - 1)
@@ -361,8 +369,9 @@ def _explain(index: Index, scored: Scored, i: int, kind: str, prefs: Preferences
     if exact:
         reasons.append("Matches your roles: " + ", ".join(exact))
     elif scored.matches:
-        via = next(m.via[i] for m in scored.matches if m.tiers[i] == RELATED)
-        reasons.append(f"Related: {via}")
+        related = next(m for m in scored.matches if m.tiers[i] == RELATED)
+        mentioned = related.mentions is not None and related.mentions[i]
+        reasons.append(f"Mentions {related.via[i]}" if mentioned else f"Related: {related.via[i]}")
     elif index.product[i]:
         reasons.append("Product role: " + _family_words(index.roles[i]))
     if prefs.remote and index.remote[i]:

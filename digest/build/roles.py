@@ -103,24 +103,62 @@ def _families_in(words: tuple[str, ...]) -> set[str]:
 
 @lru_cache(maxsize=50_000)
 def classify(title: str, context: str = "") -> RoleOf:
-    """The role a posting's ``title`` names; ``context`` (its description) settles acronyms."""
+    """The role a posting's ``title`` names; ``context`` (its description) settles acronyms.
+    A near miss's words are taken out before the families are read: "Head of Product
+    Marketing" is product marketing, not a head of product."""
     head = stems(_PARENS.sub(" ", title))
     whole = stems(title)
-    near = next((phrase for phrase, words in _NEAR_STEMS if contains(head, words)), "")
-    families = _families_in(head)
-    context_words = set(stems(context)) if context else set()
-    _acronyms(head, whole, context_words, families)
-    if "tpm" in head and ("program" in whole or "programm" in whole or "program" in context_words):
+    found = next(((phrase, words) for phrase, words in _NEAR_STEMS if contains(head, words)), None)
+    near = found[0] if found else ""
+    rest = _without(head, found[1]) if found else head
+    families = _families_in(rest)
+    context_words = stems(context) if context else ()
+    if "tpm" in head and _program_context(whole, context_words):
         near = near or "program manager"
-    if "product" in head and _LEADING & set(head) and not near:
+    else:
+        _acronyms(head, whole, set(context_words), families)
+    if _leads_product(rest):
         families.add(LEADERSHIP)
     if LEADERSHIP in families:
         families -= {PM, TPM}
     if PM in families and TECHNICAL & set(whole):
         families.add(TPM)
-    mentioned = frozenset(_families_in(whole) - families) | (frozenset({PM}) if contains(head, ("product", "strategi"))
-                                                             else frozenset())  # fmt: skip
-    return RoleOf(frozenset(families), near, mentioned, level_of(whole))
+    said = _without(whole, found[1]) if found else whole
+    mentioned = frozenset(_families_in(said) - families) | (frozenset({PM}) if contains(head, ("product", "strategi"))
+                                                            else frozenset())  # fmt: skip
+    return RoleOf(frozenset(families), near, mentioned, level_of(_level_words(whole, families)))
+
+
+def _level_words(whole: tuple[str, ...], families: set[str]) -> tuple[str, ...]:
+    """The words that can name a level: "head" or "chief" does only where a title names its
+    rank (first or last, or before "product"), not in "Product Manager, Head-Mounted Displays"."""
+    if LEADERSHIP in families:
+        return whole
+    last = len(whole) - 1
+    return tuple(w for i, w in enumerate(whole)
+                 if w not in _LEADING or i in (0, last) or "product" in whole[i + 1 : i + 3])  # fmt: skip
+
+
+def _without(words: tuple[str, ...], phrase: tuple[str, ...]) -> tuple[str, ...]:
+    """``words`` with the first occurrence of ``phrase`` taken out."""
+    n = len(phrase)
+    at = next(i for i in range(len(words) - n + 1) if words[i : i + n] == phrase)
+    return words[:at] + words[at + n :]
+
+
+def _leads_product(words: tuple[str, ...]) -> bool:
+    """A head, director, VP or chief of product: the title word comes just before "product"
+    ("Head of Product", "VP, Product"), never after it ("Product Manager, Head-Mounted Displays")."""
+    return any(word in _LEADING and "product" in words[i + 1 : i + 3] for i, word in enumerate(words))
+
+
+def _program_context(whole: tuple[str, ...], context: tuple[str, ...]) -> bool:
+    """Whether "TPM" here means a technical program manager: the title says program or project,
+    or the description speaks of programs more than of products."""
+    if {"program", "programm", "project"} & set(whole):
+        return True
+    programs = sum(w in ("program", "project") for w in context)
+    return programs > 0 and programs >= sum(w == "product" for w in context)
 
 
 def _acronyms(head: tuple[str, ...], whole: tuple[str, ...], context: set[str], families: set[str]) -> None:
@@ -151,10 +189,10 @@ def family_of(role: str) -> str | None:
     """The family a reader's role names ("tpm", "UX designer", "head of product"), or None for
     free text ("back-end engineer", "payments")."""
     text = " ".join(role.lower().split())
+    if text in _ALIASES:  # first: a reader's "design" means product design
+        return _ALIASES[text]
     if text in _PHRASES:
         return text
-    if text in _ALIASES:
-        return _ALIASES[text]
     words = stems(text)
     for family in (TPM, LEADERSHIP, OPERATIONS, DESIGNER, PM):
         if words == stems(family) or any(words == p for p in _FAMILY_STEMS[family]):

@@ -25,13 +25,14 @@ _COMPOUNDS = [
 _KEEP = {  # words whose Snowball stem would be another role's
     "production": "production", "productions": "production", "productivity": "productivity",
     "development": "development", "developments": "development", "programme": "program",
-    "programmes": "program", "techncial": "technic",  # a typo seen in a real posting
+    "programmes": "program", "programming": "programming",  # a Programming Languages PM is no program manager
+    "techncial": "technic",  # a typo seen in a real posting
 }  # fmt: skip
 STOPWORDS = frozenset({
     "a", "an", "and", "the", "of", "for", "in", "at", "to", "with", "on", "or", "by", "from", "as", "our",
     "your", "we", "you", "is", "are", "be",
 })  # fmt: skip
-_TOKEN = re.compile(r"c\+\+|c#|\.net|[a-z0-9]+")
+_TOKEN = re.compile(r"c\+\+|c#|\.net|[^\W_]+")  # letters of any script: "Diseñador" is one word
 
 
 def normalise(text: str) -> str:
