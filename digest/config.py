@@ -60,6 +60,7 @@ class Newsletter(_Strict):
     people_per_email: int = Field(6, ge=0, le=100)
     min_items: int = Field(1, ge=0, description="fewer new picks than this: the week is skipped")
     postal_address: str = ""
+    archive: bool = Field(True, description="digest serve publishes the sent issues at /archive/ (with feeds)")
     reply_to: str | None = None
     misfire_grace_hours: float = Field(6, ge=0, description="a run missed while down runs on start within this")
     retry_minutes: float = Field(
@@ -319,11 +320,12 @@ class Config:
         path = Path(source.url.removeprefix("file://")).expanduser()
         return str(path if path.is_absolute() else self.base_dir / path)
 
-    def template_dirs(self) -> list[Path]:
-        """Folders searched for email templates: the operator's first, then the packaged ones."""
-        local = self.base_dir / "templates" / "email"
-        packaged = Path(__file__).parent / "templates" / "email"  # in an installed wheel
-        checkout = Path(__file__).parent.parent / "templates" / "email"  # running from a clone
+    def template_dirs(self, kind: str = "email") -> list[Path]:
+        """Folders searched for templates of ``kind`` (``email``, or ``pages`` for digest serve):
+        the operator's first (templates/KIND/ next to sources.yaml), then the packaged ones."""
+        local = self.base_dir / "templates" / kind
+        packaged = Path(__file__).parent / "templates" / kind  # in an installed wheel
+        checkout = Path(__file__).parent.parent / "templates" / kind  # running from a clone
         return list(dict.fromkeys(d for d in (local, packaged, checkout) if d.is_dir()))
 
 

@@ -110,6 +110,7 @@ class Subscriber(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     asked_to_return_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a confirmation link's time
+    paused_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # no issue before this time
 
     @property
     def preferences(self) -> Preferences:

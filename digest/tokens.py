@@ -1,4 +1,5 @@
-"""Signed, opaque tokens for links in emails (unsubscribe, resubscribe, confirm).
+"""Signed, opaque tokens for links in emails (unsubscribe, resubscribe, confirm, preferences,
+view in browser), and the short-lived tokens of the forms on the pages those links open.
 
 A token is 54 URL-safe characters: the reader's random public id (16 bytes, never the row
 id: it says nothing of list order or size, and survives export, import and a move to
@@ -28,7 +29,9 @@ from digest.db import session_scope
 from digest.errors import BadToken
 from digest.models import Setting
 
-PURPOSES = {"unsubscribe": b"U", "resubscribe": b"R", "confirm": b"C"}
+PURPOSES = {"unsubscribe": b"U", "resubscribe": b"R", "confirm": b"C", "preferences": b"P", "view": b"V"}
+FORM = b"F"  # a form token's MAC: never a link's
+FORM_LIFETIME = 24 * 3600  # a form filled in within a day of opening it
 _IDS = struct.Struct(">16sQ")  # public id, issue id
 _LEGACY_IDS = struct.Struct(">QQ")  # row id, issue id: links mailed before public ids
 MAC_BYTES = 16
@@ -79,6 +82,20 @@ class Signer:
         if ids is _LEGACY_IDS:
             return Link(None, int(issue_id), legacy_row_id=int(reader))
         return Link(reader.hex(), int(issue_id))
+
+    def form_token(self, bound: str, now: float) -> str:
+        """A token for a form shown at ``now`` (seconds), bound to ``bound`` (the page's link
+        token): another page's form, or a form older than a day, does not carry it."""
+        issued = str(int(now))
+        mac = hmac.digest(self.keys[0], FORM + f"{bound}:{issued}".encode(), "sha256")[:MAC_BYTES]
+        return f"{issued}.{_encode(mac)}"
+
+    def form_token_valid(self, bound: str, token: str, now: float) -> bool:
+        issued, _, mac = token.partition(".")
+        if not issued.isdigit() or not 0 <= now - int(issued) <= FORM_LIFETIME:
+            return False
+        wanted = [hmac.digest(k, FORM + f"{bound}:{issued}".encode(), "sha256")[:MAC_BYTES] for k in self.keys]
+        return any(hmac.compare_digest(mac, _encode(w)) for w in wanted)
 
 
 def signer_for(engine: Engine, configured: Sequence[str], store: bool = True) -> Signer:

@@ -71,10 +71,12 @@ def test_export_then_import_into_an_empty_database_gives_the_same_list(engine: E
     make_csv(tmp_path / "list.csv")
     import_file(engine, tmp_path / "list.csv")
     subscribers.remove(engine, "reader3@example.com")
-    subscribers.add(engine, "zoé@example.com", 'Zoé, "the" PM', {"roles": "growth;design", "audience": "people"})
+    subscribers.add(engine, "zoé@example.com", 'Zoé, "the" PM', {"roles": "growth;design", "audience": "people",
+                                                                  "paused_until": "2027-01-04T09:00:00+00:00"})  # fmt: skip
     for fmt in ("csv", "jsonl"):
         exported = tmp_path / f"out.{fmt}"
         exported.write_text("".join(export_rows(engine, fmt)), encoding="utf-8")
+        assert "2027-01-04T09:00:00+00:00" in exported.read_text(encoding="utf-8"), "a pause moves with the list"
         other = open_database(f"sqlite:///{tmp_path / f'other-{fmt}.db'}")
         assert import_file(other, exported).rejected == []
         assert "".join(export_rows(other, fmt)) == exported.read_text(encoding="utf-8")
@@ -173,7 +175,8 @@ def test_cli_add_list_show_set_remove(tmp_path: Path, env: dict[str, str]) -> No
     public_id = listed["subscribers"][0].pop("public_id")
     assert re.fullmatch(r"[0-9a-f]{32}", public_id), "a random public id, never the row id"
     assert listed == {"subscribers": [{"email": "ada@example.com", "name": "Ada", "status": "active", "roles": ["tpm", "payments"],
-                                       "locations": [], "remote": True, "seniority": "", "audience": "people"}]}  # fmt: skip
+                                       "locations": [], "remote": True, "seniority": "", "audience": "people",
+                                       "paused_until": None}]}  # fmt: skip
     assert run(["send"], env, tmp_path).returncode == 0
     shown = json.loads(run(["subscribers", "show", "ada@example.com", "--json"], env, tmp_path).stdout)
     assert [d["status"] for d in shown["deliveries"]] == ["sent"]

@@ -17,8 +17,8 @@ from tests.smtpserver import free_port
 
 
 @contextmanager
-def running(engine: Engine, config: Config) -> Iterator[str]:
-    port = free_port()
+def running(engine: Engine, config: Config, port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(engine, config), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False, http=TimedH11Protocol))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from digest.addresses import find_reader, normalise_email
+from digest.build.issue import segment_for
 from digest.config import Config, DeliverySettings, check_public_links
 from digest.db import session_scope
 from digest.deliver import ledger
@@ -105,7 +106,7 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
         return _send_test_copy(engine, config, composer, options, signer)
     if options.dry_run:
         return _dry_run(engine, composer, issue, options.limit)
-    recovered = _prepare(engine, issue, options.resend_unknown, hooks.log)
+    recovered = _prepare(engine, config, issue, options.resend_unknown, hooks.log)
     before = ledger.counts(engine, issue.id or 0)
     if not sum(before.values()):
         hooks.log("Warning: the list has no active readers; nobody will be mailed (digest subscribers add or import).")
@@ -120,10 +121,14 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
     return report
 
 
-def _prepare(engine: Engine, issue: Issue, resend_unknown: bool, log: Callable[[str], None]) -> int:
-    """Rows for new readers; what dead senders left taken over. Returns how many became unknown."""
+def _prepare(engine: Engine, config: Config, issue: Issue, resend_unknown: bool, log: Callable[[str], None]) -> int:
+    """Rows for new readers, each in a segment the issue has frozen (so a reader who changes
+    their preferences during the send still gets this issue as queued); what dead senders left
+    taken over. Returns how many became unknown."""
     assert issue.id is not None
     ledger.enqueue(engine, issue.id)
+    for prefs in ledger.unfrozen(engine, issue.id):
+        segment_for(engine, config, issue, prefs)
     recovered = ledger.recover(engine, issue.id)
     if recovered:
         log(f"{recovered} message(s) were in flight when a sender stopped: marked unknown, not resent.")

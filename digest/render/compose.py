@@ -64,14 +64,16 @@ def _person_view(profile: Profile) -> PersonView:
     )  # fmt: skip
 
 
-def load_renderer(engine: Engine, config: Config, issue: Issue) -> Renderer:
+def load_renderer(engine: Engine, config: Config, issue: Issue, whole_pool: bool = True) -> Renderer:
+    """The issue's renderer. ``whole_pool=False`` (one reader's page): only the cards a draft
+    shows are inlined, not the whole pool's; the HTML is the same."""
     with session_scope(engine) as session:
         items = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id)
         jobs = session.exec(select(Job).where(col(Job.id).in_(items.where(IssueItem.kind == "job")))).all()
         people = session.exec(select(Profile).where(col(Profile.id).in_(items.where(IssueItem.kind == "person"))))
         job_views = {j.id: _job_view(j) for j in jobs if j.id is not None}
         person_views = {p.id: _person_view(p) for p in people if p.id is not None}
-    return Renderer(config, issue.week, job_views, person_views)
+    return Renderer(config, issue.week, job_views, person_views, whole_pool=whole_pool)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,25 @@ class Composer:
             self.picks.update(found)
 
     def _segment_of(self, subscriber: Addressee) -> SegmentDraft:
-        return self._segment(subscriber.segment_key or subscriber.preferences.key, lambda: subscriber.preferences)
+        """The reader's segment: the one their delivery was queued in. When their preferences
+        changed since, that segment's frozen preferences say what it is; one never frozen is
+        ranked from the preferences they have now."""
+        prefs = subscriber.preferences
+        key = subscriber.segment_key or prefs.key
+        if key != prefs.key:
+            with self._lock:
+                drafted = key in self.segments
+            frozen = None if drafted else self._frozen_preferences(key)
+            if drafted or frozen is not None:
+                return self._segment(key, lambda: frozen or prefs)
+            key = prefs.key
+        return self._segment(key, lambda: prefs)
+
+    def _frozen_preferences(self, key: str) -> Preferences | None:
+        query = select(Segment.preferences).where(Segment.issue_id == self.issue.id, Segment.key == key)
+        with connection(self.engine) as conn:
+            found = conn.execute(query).scalar()
+        return Preferences.from_json(found) if found is not None else None
 
     def _segment(self, key: str, prefs: Callable[[], Preferences]) -> SegmentDraft:
         """The segment's draft, made once while it is in use (sender threads share it). Only the
@@ -155,13 +175,22 @@ class Composer:
         return found
 
     def unsubscribe_url(self, public_id: str) -> str:
+        return self._url("unsubscribe", "u", public_id)
+
+    def _url(self, purpose: str, path: str, public_id: str) -> str:
         assert self.issue.id is not None
-        token = self.signer.sign("unsubscribe", public_id, self.issue.id)
-        return f"{self.config.settings.base_url}/u/{token}"
+        return f"{self.config.settings.base_url}/{path}/{self.signer.sign(purpose, public_id, self.issue.id)}"
+
+    def reader(self, subscriber: Addressee, unsubscribe_url: str = "") -> Reader:
+        """The reader's fields: name, address, and their own links for this issue."""
+        public_id = subscriber.public_id
+        return Reader(
+            subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(public_id),
+            preferences_url=self._url("preferences", "p", public_id), view_url=self._url("view", "v", public_id),
+        )  # fmt: skip
 
     def email_for(self, subscriber: Addressee, unsubscribe_url: str = "") -> Email:
-        url = unsubscribe_url or self.unsubscribe_url(subscriber.public_id)
-        reader = Reader(subscriber.email, subscriber.name, url)
+        reader = self.reader(subscriber, unsubscribe_url)
         return self.renderer.personalise(self._segment_of(subscriber).draft, reader)
 
     def message_for(self, subscriber: Addressee, date: datetime, stuffed: bool = False, test: bool = False) -> bytes:
@@ -169,9 +198,10 @@ class Composer:
         encoded once; only this reader's values are encoded here. ``stuffed``: dot-stuffed
         for SMTP DATA (headers and boundaries never start with a dot). ``test``: a test copy,
         its subject marked [TEST]."""
-        unsubscribe_url = self.unsubscribe_url(subscriber.public_id)
+        reader = self.reader(subscriber)
+        unsubscribe_url = reader.unsubscribe_url
         segment = self._segment_of(subscriber)
-        values = self.renderer.reader_values(Reader(subscriber.email, subscriber.name, unsubscribe_url))
+        values = self.renderer.reader_values(reader)
         text_qp = segment.text.fill(values, stuffed)
         html_qp = segment.html.fill({token: html.escape(value) for token, value in values.items()}, stuffed)
         newsletter = self.config.newsletter

@@ -4,7 +4,8 @@ premailer costs ~13 ms a call, so it never runs per reader or per segment:
   1. the frame (digest.html, with empty slots) is inlined once;
   2. every card (job.html, person.html) is inlined once, all in one document (cards.html);
   3. a segment's email is assembled from those strings, with its "why" lines filled in;
-  4. a reader's email fills in the name, address and unsubscribe link, escaped.
+  4. a reader's email fills in the name, address and links (unsubscribe, preferences, view
+     in browser), escaped.
 Placeholders carry a random nonce, so feed text can never fake one.
 """
 
@@ -63,6 +64,8 @@ class Reader:
     email: str
     name: str
     unsubscribe_url: str
+    preferences_url: str = ""
+    view_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Renderer:
     jobs: dict[int, JobView]
     people: dict[int, PersonView]
     nonce: str = field(default_factory=lambda: secrets.token_hex(6))
+    whole_pool: bool = True  # False: inline only the cards a draft shows (one reader's page)
     premailer_calls: int = 0
     _frame: str | None = None
     _cards: dict[str, str] = field(default_factory=dict)
@@ -199,7 +203,11 @@ class Renderer:
         """The segment's email: its cards in rank order, shrunk until the HTML fits."""
         jobs = [replace(self.jobs[p.id], why=" · ".join(p.reasons)) for p in picks if p.kind == "job"]
         people = [replace(self.people[p.id], why=" · ".join(p.reasons)) for p in picks if p.kind == "person"]
-        self.prime()
+        if self.whole_pool:
+            self.prime()
+        else:
+            self.frame()
+            self.ensure_cards([f"job-{j.id}" for j in jobs] + [f"person-{p.id}" for p in people])
         while True:
             draft = self._assemble(prefs, jobs, people)
             if len(draft.html.encode()) <= MAX_HTML_BYTES - READER_FIELD_ROOM or not (jobs or people):
@@ -251,12 +259,13 @@ class Renderer:
 
     @property
     def reader_tokens(self) -> tuple[str, ...]:
-        return (self.fields.greeting_name, self.fields.email, self.fields.unsubscribe_url)
+        f = self.fields
+        return (f.greeting_name, f.email, f.unsubscribe_url, f.preferences_url, f.view_url)
 
     def reader_values(self, reader: Reader) -> dict[str, str]:
         """Each reader token's value, as plain text (escape it for HTML)."""
         greeting = reader.name.split()[0] if reader.name.strip() else "there"
-        values = (greeting, reader.email, reader.unsubscribe_url)
+        values = (greeting, reader.email, reader.unsubscribe_url, reader.preferences_url, reader.view_url)
         return {token: _single_line(value, 300) for token, value in zip(self.reader_tokens, values, strict=True)}
 
     def personalise(self, draft: Draft, reader: Reader) -> Email:

@@ -5,6 +5,11 @@ POST /u/<token>  unsubscribe at once: RFC 8058 one-click (List-Unsubscribe=One-C
                  or multipart body, no cookies, 200 and never a redirect) or the page's button
 GET /r/<token>   a page offering to come back; POST mails a confirmation link to the address
 GET /c/<token>   a page with a button; POST confirms (double opt-in, or coming back)
+GET /p/<token>   the reader's preference center; POST saves it (with the form's CSRF token)
+GET /v/<token>   the issue this reader was mailed, as mailed (view in browser)
+GET /archive/    the sent issues (newest first); /archive/YYYY-Www one issue's public version;
+                 /archive/feed.xml (Atom) and /archive/feed.json (JSON Feed 1.1); off with
+                 newsletter.archive: false
 GET /health      200 when the database answers, 503 within 2 s when it does not
 
 GET and HEAD never change anything: every change is its own POST route. Pages carry strict
@@ -16,7 +21,9 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -33,11 +40,27 @@ from digest.deliver.confirmation import send_confirmation
 from digest.errors import BadToken, InputError
 from digest.models import Subscriber
 from digest.publicid import SAMPLE_PUBLIC_ID
+from digest.serve import preferences
+from digest.serve.archive import IN_FEEDS, Archive
 from digest.serve.guard import HEADER_WAIT, LOCK_WAIT, Limits, OffLoop, TimedH11Protocol, Unavailable, plain
 from digest.serve.links import ask_to_return, confirm, unsubscribe
+from digest.serve.pages import Pages
+from digest.serve.preference_form import (
+    FAMILIES,
+    Choices,
+    Posted,
+    choices_of,
+    pause_options,
+    read_form,
+    seniority_options,
+)
+from digest.serve.view import Viewer
+from digest.status import Status
+from digest.timeutil import utcnow
 from digest.tokens import Link, Signer, signer_for
 
 log = logging.getLogger("digest.serve.app")
+_WEEK = re.compile(r"\d{4}-W\d{2}")
 STYLE = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:32rem;margin:4rem auto;
 padding:0 1rem;color:#1f2328;line-height:1.5}h1{font-size:1.4rem}button{font-size:1rem;padding:.6rem 1.2rem;
 border:0;border-radius:6px;background:#5b21b6;color:#fff;cursor:pointer}.muted{color:#6b7280;font-size:.9rem}
@@ -59,9 +82,9 @@ def button_form(label: str) -> str:
     return f'<form method="post">{hidden}<button type="submit">{label}</button></form>'
 
 
-def create_app(engine: Engine, config: Config) -> Limits:
+def create_app(engine: Engine, config: Config, clock: Callable[[], datetime] = utcnow) -> Limits:
     """The application: the link routes, their error pages, and the limits around them."""
-    site = Site(engine, config)
+    site = Site(engine, config, clock)
     app = Starlette(routes=site.routes(), exception_handlers=site.handlers())
     # Starlette would answer /u/x/ with a 307 to /u/x on the Host the client named: a
     # redirect anywhere a request says. Paths match exactly or are not found.
@@ -72,11 +95,14 @@ def create_app(engine: Engine, config: Config) -> Limits:
 class Site:
     """The pages and actions of ``digest serve``; database calls run off the event loop."""
 
-    def __init__(self, engine: Engine, config: Config) -> None:
-        self.engine, self.config = engine, config
+    def __init__(self, engine: Engine, config: Config, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine, self.config, self.clock = engine, config, clock
         self.signer = signer_for(engine, config.settings.secret_keys)
         self.name = html.escape(config.newsletter.name)
         self.db = OffLoop()
+        self.pages = Pages(config)
+        self.viewer = Viewer(engine, config, self.signer)
+        self.archive = Archive(engine, config)
 
     def routes(self) -> list[Route]:
         """GET shows a page with a button; the change is the same path's POST."""
@@ -92,8 +118,20 @@ class Site:
             Route("/c/{token}", self.shown("confirm", f"Confirm {name}", f"<h1>Confirm your subscription to "
                   f"{name}</h1>{button_form('Confirm')}"), methods=["GET"]),
             Route("/c/{token}", self.confirm_post, methods=["POST"]),
+            Route("/p/{token}", self.preferences_get, methods=["GET"]),
+            Route("/p/{token}", self.preferences_post, methods=["POST"]),
+            Route("/v/{token}", self.view, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
-        ]  # fmt: skip
+        ] + (self.archive_routes() if self.config.newsletter.archive else [])  # fmt: skip
+
+    def archive_routes(self) -> list[Route]:
+        return [
+            Route("/archive/", self.archive_index, methods=["GET"]),
+            Route("/archive", self.archive_index, methods=["GET"]),
+            Route("/archive/feed.xml", self.archive_atom, methods=["GET"]),
+            Route("/archive/feed.json", self.archive_json, methods=["GET"]),
+            Route("/archive/{week}", self.archive_issue, methods=["GET"]),
+        ]
 
     def handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
         return {404: _not_found, 500: _server_error, Unavailable: _unavailable}
@@ -146,9 +184,121 @@ class Site:
         done = await self.db.run(confirm, self.engine, link)
         return page("Confirmed", "<h1>Thank you: you are subscribed.</h1>" if done else "<h1>Nothing to confirm.</h1>")
 
+    async def preferences_get(self, request: Request) -> Response:
+        link = self.verified("preferences", request)
+        if link is None:
+            return _invalid()
+        if link.public_id == SAMPLE_PUBLIC_ID:
+            return _test_copy()
+        shown = await self.db.run(preferences.load, self.engine, link)
+        if shown is None:
+            return _invalid()
+        return self._preferences_page(request, link, shown, choices_of(shown))
+
+    async def preferences_post(self, request: Request) -> Response:
+        link = self.verified("preferences", request)
+        if link is None:
+            return _invalid()
+        if link.public_id == SAMPLE_PUBLIC_ID:
+            return _test_copy()
+        try:
+            form = await request.form()
+        except (HTTPException, ValueError, KeyError):
+            return page("Not saved", "<h1>That form could not be read</h1><p>Nothing was saved.</p>", status=400)
+        now = self.clock()
+        token = str(request.path_params["token"])
+        if not self.signer.form_token_valid(token, str(form.get("csrf") or ""), now.timestamp()):
+            shown = await self.db.run(preferences.load, self.engine, link)
+            if shown is None:
+                return _invalid()
+            notice = "This form was out of date, so nothing was saved. Here are your choices as they stand."
+            return self._preferences_page(request, link, shown, choices_of(shown), notice=notice, status=400)
+        posted = read_form(form)
+        if posted.errors:
+            shown = await self.db.run(preferences.load, self.engine, link)
+            if shown is None:
+                return _invalid()
+            return self._preferences_page(request, link, shown, posted.shown, posted=posted, status=400)
+        saved = await self.db.run(preferences.save, self.engine, link, posted, now)
+        if saved is None:
+            return _invalid()
+        shown, changed = saved
+        log.info("preferences saved from the page (%s)", ", ".join(changed) or "no change")
+        notice = "Saved: your next issue follows these choices." if changed else "Nothing changed."
+        if shown.paused_until and shown.paused_until > now:
+            notice += f" No email until {shown.paused_until:%-d %B %Y}."
+        return self._preferences_page(request, link, shown, choices_of(shown), notice=notice)
+
+    def _preferences_page(self, request: Request, link: Link, shown: preferences.Shown, form: Choices,
+                          notice: str = "", posted: Posted | None = None, status: int = 200) -> Response:  # fmt: skip
+        now = self.clock()
+        token = str(request.path_params["token"])
+        resubscribe = ""
+        if shown.status == Status.UNSUBSCRIBED:
+            resubscribe = "/r/" + self.signer.sign("resubscribe", shown.public_id, link.issue_id)
+        body = self.pages.render(
+            "preferences.html", title="Your choices", email=shown.email, form=form, families=FAMILIES,
+            seniorities=seniority_options(form.seniority), pauses=pause_options(shown.paused_until, now),
+            errors=posted.errors if posted else {}, notice=notice,
+            status_note=_STATUS_NOTES.get(Status(shown.status), ""),
+            resubscribe_url=resubscribe, csrf=self.signer.form_token(token, now.timestamp()),
+            unsubscribe_url="/u/" + self.signer.sign("unsubscribe", shown.public_id, link.issue_id),
+        )  # fmt: skip
+        return HTMLResponse(body, status_code=status)
+
+    async def view(self, request: Request) -> Response:
+        link = self.verified("view", request)
+        if link is None:
+            return _invalid()
+        if link.public_id == SAMPLE_PUBLIC_ID:
+            return _test_copy()
+        mailed = await self.db.run(self.viewer.html, link)
+        if mailed is None:
+            return page("Not found", "<h1>This email is not here</h1><p>It may not have been sent to this address "
+                        "yet.</p>", status=404)  # fmt: skip
+        return HTMLResponse(mailed)
+
+    async def archive_index(self, _: Request) -> Response:
+        entries = await self.db.run(self.archive.entries)
+        return HTMLResponse(self.pages.render("archive.html", title="Past issues", entries=entries))
+
+    async def archive_issue(self, request: Request) -> Response:
+        week = str(request.path_params["week"]).upper()
+        if not _WEEK.fullmatch(week):
+            return await _not_found(request, None)  # type: ignore[arg-type]
+        public = await self.db.run(self.archive.issue, week)
+        if public is None:
+            return await _not_found(request, None)  # type: ignore[arg-type]
+        return HTMLResponse(self.pages.render("archive_issue.html", title=public.entry.label, public=public))
+
+    async def archive_atom(self, _: Request) -> Response:
+        body = self.archive.atom(self.config.settings.base_url, await self.db.run(self._feed_content))
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    async def archive_json(self, _: Request) -> Response:
+        body = self.archive.json_feed(self.config.settings.base_url, await self.db.run(self._feed_content))
+        return Response(body, media_type="application/feed+json; charset=utf-8")
+
+    def _feed_content(self) -> dict[str, str]:
+        """Each of the newest issues' public picks, as HTML for the feeds."""
+        content = {}
+        for entry in self.archive.entries()[:IN_FEEDS]:
+            public = self.archive.issue(entry.week)
+            if public is not None:
+                content[entry.week] = self.pages.render("archive_items.html", public=public)
+        return content
+
     async def health(self, _: Request) -> Response:
         await self.db.run(_ping, self.engine)
         return JSONResponse({"status": "ok"})
+
+
+_STATUS_NOTES: dict[Status, str] = {
+    Status.PENDING: "Your subscription is not confirmed yet: the link in our confirmation email starts it.",
+    Status.UNSUBSCRIBED: "You are unsubscribed, so you get no email; your choices are kept in case you come back.",
+    Status.BOUNCED: "Our emails to this address could not be delivered, so we no longer send any.",
+    Status.COMPLAINED: "This address reported our email as spam, so we no longer send any.",
+}
 
 
 def _test_copy() -> Response:

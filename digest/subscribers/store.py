@@ -20,7 +20,7 @@ from digest.errors import SubscriberError
 from digest.models import Event, Setting, Subscriber, Suppression
 from digest.status import STATUSES, SUPPRESSED, Status
 from digest.subscribers.validation import BATCH, clean_record
-from digest.timeutil import utcnow
+from digest.timeutil import as_utc, utcnow
 
 # ---- hashing for forgotten addresses -------------------------------------------------------
 
@@ -170,6 +170,7 @@ def as_record(subscriber: Subscriber) -> dict[str, Any]:
         "email": subscriber.email, "name": subscriber.name, "status": subscriber.status,
         "roles": subscriber.roles, "locations": subscriber.locations, "remote": subscriber.remote,
         "seniority": subscriber.seniority, "audience": subscriber.audience, "public_id": subscriber.public_id,
+        "paused_until": as_utc(subscriber.paused_until).isoformat() if subscriber.paused_until else None,
     }  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from digest.addresses import BAD_CHARS, normalise_email
@@ -10,8 +11,10 @@ from digest.errors import SubscriberError
 from digest.preferences import AUDIENCES
 from digest.publicid import PUBLIC_ID
 from digest.status import STATUSES
+from digest.timeutil import as_utc
 
-FIELDS = ("email", "name", "roles", "locations", "remote", "seniority", "audience", "status", "public_id")
+FIELDS = ("email", "name", "roles", "locations", "remote", "seniority", "audience", "status", "public_id",
+          "paused_until")  # fmt: skip
 PREFERENCE_KEYS = ("name", "roles", "locations", "remote", "seniority", "audience")
 BATCH = 1000
 
@@ -34,6 +37,17 @@ def _as_bool(value: Any, key: str) -> bool | None:
     if text in ("false", "no", "0", "n"):
         return False
     raise SubscriberError(f"{key}: expected true or false, not {value!r}")
+
+
+def _as_time(value: Any, key: str) -> datetime | None:
+    if value is None or str(value).strip() == "":
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value)
+    try:
+        return as_utc(datetime.fromisoformat(str(value).strip()))
+    except ValueError:
+        raise SubscriberError(f"{key}: expected an ISO 8601 time (2026-12-24T09:00:00+00:00), not {value!r}") from None
 
 
 def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,6 +78,8 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
         if status not in STATUSES:
             raise SubscriberError(f"status: expected one of {', '.join(STATUSES)}, not {record['status']!r}")
         out["status"] = status
+    if "paused_until" in record:
+        out["paused_until"] = _as_time(record["paused_until"], "paused_until")
     if record.get("public_id") not in (None, ""):
         public_id = str(record["public_id"]).strip().lower()
         if not PUBLIC_ID.fullmatch(public_id):

@@ -29,6 +29,7 @@ from digest.deliver.ledger.rows import (
     forget_reader,
     history_of,
     load,
+    mailed,
     next_due,
     note_soft_failure,
     pending,
@@ -36,8 +37,10 @@ from digest.deliver.ledger.rows import (
     release,
     requeue_refused,
     resend_unknown,
+    sent_issues,
     still_deferred,
     take_over,
+    unfrozen,
     unsent_readers,
     worker_id,
     writing,
@@ -46,6 +49,7 @@ from digest.deliver.ledger.rows import (
 __all__ = [
     "STATUSES", "Attempt", "Begun", "Claimed", "DeliveryStatus", "Outbox", "Outcome", "Recipient", "claim",
     "claimed_by_others", "counts", "counts_by_issue", "discard_issue", "enqueue", "forget_reader", "history_of",
-    "load", "next_due", "note_soft_failure", "pending", "recover", "release", "requeue_refused", "resend_unknown",
-    "still_deferred", "take_over", "unsent_readers", "worker_id", "writing",
+    "load", "mailed", "next_due", "note_soft_failure", "pending", "recover", "release", "requeue_refused",
+    "resend_unknown", "sent_issues", "still_deferred", "take_over", "unfrozen", "unsent_readers", "worker_id",
+    "writing",
 ]  # fmt: skip

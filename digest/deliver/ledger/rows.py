@@ -22,7 +22,7 @@ from digest import status
 from digest.db import connection, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
-from digest.models import Delivery, Issue, Subscriber
+from digest.models import Delivery, Issue, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.status import Status
 from digest.timeutil import utcnow
@@ -89,15 +89,22 @@ def _alive(claimer: str) -> bool:
     return True
 
 
+def due(now: datetime) -> Any:
+    """Readers not pausing at ``now`` (a pause ends at ``paused_until``)."""
+    return or_(col(Subscriber.paused_until).is_(None), col(Subscriber.paused_until) <= now)
+
+
 def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
-    """Add a queued row for every active reader who has none for this issue yet."""
+    """Add a queued row for every active reader who has none for this issue yet and is not
+    pausing. A pause or a change of preferences made later leaves the row as it is: it takes
+    effect from the next issue."""
     now = now or utcnow()
     has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
     values: list[Any] = [literal(issue_id), Subscriber.id, literal(str(DeliveryStatus.QUEUED)), literal(0),
                          literal(""), literal(now, UTCDateTime), Subscriber.segment_key]  # fmt: skip
     # ids in the order senders claim rows (segment, then reader): a window's rows share a
     # few pages, so recording outcomes stays cheap when the list outgrows the page cache
-    rows = select(*values).where(Subscriber.status == "active", ~has_row)
+    rows = select(*values).where(Subscriber.status == "active", due(now), ~has_row)
     rows = rows.order_by(col(Subscriber.segment_key), col(Subscriber.id))
     columns = ["issue_id", "subscriber_id", "status", "attempts", "reply", "updated_at", "segment_key"]
     with session_scope(engine) as session:
@@ -105,6 +112,21 @@ def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
         statement = dialect.insert(Delivery).from_select(columns, rows)
         statement = statement.on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
         return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def unfrozen(engine: Engine, issue_id: int) -> list[Preferences]:
+    """The preferences of each segment rows still to send were queued in but the issue has not
+    ranked yet (readers who came or changed after the build), read from a reader still in it."""
+    frozen = exists().where(col(Segment.issue_id) == issue_id, col(Segment.key) == Delivery.segment_key)
+    first = (
+        select(func.min(Delivery.subscriber_id))
+        .join(Subscriber, col(Subscriber.id) == col(Delivery.subscriber_id))
+        .where(col(Delivery.issue_id) == issue_id, col(Delivery.status).in_(_TO_SEND))
+        .where(col(Subscriber.segment_key) == col(Delivery.segment_key), ~frozen)
+        .group_by(col(Delivery.segment_key))
+    )
+    with session_scope(engine) as session:
+        return [r.preferences for r in session.exec(select(Subscriber).where(col(Subscriber.id).in_(first)))]
 
 
 def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
@@ -212,7 +234,9 @@ def release(engine: Engine, ids: Sequence[int], me: str) -> None:
 
 @dataclass(frozen=True)
 class Recipient:
-    """What a sender needs of a reader, read without the ORM (the hot path reads thousands)."""
+    """What a sender needs of a reader, read without the ORM (the hot path reads thousands).
+    ``segment_key`` is the delivery row's, from when it was queued: a reader who changes
+    their preferences during a send gets this issue as it was meant for them."""
 
     id: int
     public_id: str
@@ -236,9 +260,35 @@ class Claimed:
     subscriber: Recipient
 
 
-_RECIPIENT = (Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.name, Subscriber.segment_key,
+_RECIPIENT = (Subscriber.id, Subscriber.public_id, Subscriber.email, Subscriber.name, Delivery.segment_key,
               Subscriber.roles, Subscriber.locations, Subscriber.remote, Subscriber.seniority,
               Subscriber.audience)  # fmt: skip
+
+
+def mailed(engine: Engine, issue_id: int, subscriber_id: int) -> Recipient | None:
+    """The reader as their message of this issue went out (their delivery's segment), or None
+    when none did (no row, or one not sent: a message of unknown fate counts as sent)."""
+    query = (
+        select(*_RECIPIENT)  # type: ignore[call-overload]
+        .select_from(Delivery)
+        .join(Subscriber)
+        .where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == subscriber_id)
+        .where(col(Delivery.status).in_((DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)))
+    )
+    with connection(engine) as conn:
+        row = conn.execute(query).first()
+    return Recipient(*row) if row is not None else None
+
+
+def sent_issues(engine: Engine) -> dict[int, datetime]:
+    """Every issue that went to anyone, with when its first message went out."""
+    query = (
+        select(Delivery.issue_id, func.min(Delivery.sent_at))
+        .where(col(Delivery.status) == DeliveryStatus.SENT)
+        .group_by(col(Delivery.issue_id))
+    )
+    with connection(engine) as conn:
+        return {int(issue_id): first for issue_id, first in conn.execute(query) if first is not None}
 
 
 def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
@@ -358,17 +408,21 @@ def discard_issue(engine: Engine, issue_id: int) -> int:
         return int(session.exec(select(func.count()).select_from(tried.subquery())).one())
 
 
-def unsent_readers(engine: Engine, issue_id: int, after: int, limit: int) -> list[Subscriber]:
-    """Active readers the issue has not reached yet (no row, or a row still to send), by id
-    after ``after``: what a dry run would render."""
-    done = select(Delivery.subscriber_id).where(
-        Delivery.issue_id == issue_id, col(Delivery.status).in_((*_SETTLED, DeliveryStatus.SENDING))
-    )
+def unsent_readers(
+    engine: Engine, issue_id: int, after: int, limit: int, now: datetime | None = None
+) -> list[Subscriber]:
+    """Active readers the issue has not reached yet (a row still to send, or no row and not
+    pausing), by id after ``after``: what a dry run would render."""
+    rows = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id)
+    done = rows.where(col(Delivery.status).in_((*_SETTLED, DeliveryStatus.SENDING)))
+    queued = rows.where(col(Delivery.status).in_(_TO_SEND))
+    wanted = or_(due(now or utcnow()), col(Subscriber.id).in_(queued))
     with session_scope(engine) as session:
         return list(
             session.exec(
                 select(Subscriber)
                 .where(Subscriber.status == "active", col(Subscriber.id) > after, col(Subscriber.id).not_in(done))
+                .where(wanted)
                 .order_by(col(Subscriber.id))
                 .limit(limit)
             ).all()

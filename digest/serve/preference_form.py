@@ -1,0 +1,135 @@
+"""The preference center's form: what it shows for a reader, and what a posted form means.
+
+The form posts the ``--pref`` keys (``roles`` and ``locations`` as repeated fields or
+``;``-separated text, ``remote`` true/false/empty, ``seniority``, ``audience``, ``name``) and
+``pause_weeks``. An empty field means no preference; a key left out of the form is left as it
+is (a browser posts every field). Each bad value is reported beside its field and nothing is
+saved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from digest.addresses import BAD_CHARS
+from digest.build.roles import PRODUCT_FAMILIES, reader_level
+from digest.preferences import AUDIENCES
+from digest.timeutil import as_utc
+
+FAMILIES = tuple((family, family[0].upper() + family[1:]) for family in PRODUCT_FAMILIES)
+SENIORITIES = (("", "Any level"), ("junior", "Junior"), ("mid", "Mid-level"), ("senior", "Senior"),
+               ("staff", "Staff"), ("principal", "Principal"), ("director", "Director, head or VP"))  # fmt: skip
+PAUSE_WEEKS = (1, 2, 3, 4, 6, 8, 12)
+MAX_PAUSE_WEEKS = 52
+MAX_TERMS, MAX_TERM = 20, 80
+
+
+@dataclass
+class Choices:
+    """The form's values as shown (text, as the reader typed or as stored)."""
+
+    families: set[str] = field(default_factory=set)
+    other_roles: str = ""
+    locations: str = ""
+    remote: str = ""
+    seniority: str = ""
+    audience: str = "both"
+    name: str = ""
+    pause_weeks: str = ""
+
+
+@dataclass
+class Posted:
+    """A posted form: the record to save (the ``--pref`` keys it holds), the pause asked for
+    (None: leave it as it is; 0: no pause), and an error per bad field."""
+
+    record: dict[str, Any]
+    pause_weeks: int | None
+    errors: dict[str, str]
+    shown: Choices
+
+
+def choices_of(reader: Any) -> Choices:
+    """What the form shows for a stored reader."""
+    roles = list(reader.roles)
+    return Choices(
+        families={r for r in roles if r in PRODUCT_FAMILIES},
+        other_roles="; ".join(r for r in roles if r not in PRODUCT_FAMILIES),
+        locations="; ".join(reader.locations),
+        remote="" if reader.remote is None else str(reader.remote).lower(),
+        seniority=reader.seniority,
+        audience=reader.audience or "both",
+        name=reader.name,
+    )
+
+
+def seniority_options(current: str) -> list[tuple[str, str]]:
+    """The levels offered, with a stored level not among them kept as an option (set by the operator)."""
+    options = list(SENIORITIES)
+    if current and current not in dict(options):
+        options.append((current, current))
+    return options
+
+
+def pause_options(paused_until: datetime | None, now: datetime) -> list[tuple[str, str]]:
+    if paused_until is not None and as_utc(paused_until) > now:
+        first = [("", f"Paused until {as_utc(paused_until):%-d %B %Y}"), ("0", "End the pause now")]
+    else:
+        first = [("", "No pause")]
+    return first + [(str(n), f"Pause for {n} week{'s' if n > 1 else ''}") for n in PAUSE_WEEKS]
+
+
+def _terms(values: Sequence[str], key: str, errors: dict[str, str]) -> list[str]:
+    terms = [" ".join(t.split()) for v in values for t in v.split(";")]
+    terms = list(dict.fromkeys(t for t in terms if t))
+    if any(len(t) > MAX_TERM for t in terms):
+        errors[key] = f"Each entry can be at most {MAX_TERM} characters."
+    elif len(terms) > MAX_TERMS:
+        errors[key] = f"At most {MAX_TERMS} entries, please."
+    return terms
+
+
+def read_form(form: Any) -> Posted:
+    """Validate a posted form (a Starlette FormData, or any mapping with ``getlist``)."""
+    errors: dict[str, str] = {}
+
+    def texts(key: str) -> list[str]:
+        values = [str(v) for v in form.getlist(key)]
+        if any(c in v for v in values for c in BAD_CHARS):
+            errors[key] = "Please use one line, without control characters."
+        return values
+
+    roles = _terms(texts("roles"), "roles", errors)
+    locations = _terms(texts("locations"), "locations", errors)
+    remote_text = (texts("remote") or [""])[-1].strip().lower()
+    remote = {"": None, "true": True, "false": False}.get(remote_text, "bad")
+    if remote == "bad":
+        errors["remote"] = "Choose one of the three."
+    seniority = " ".join((texts("seniority") or [""])[-1].lower().split())
+    if seniority and (len(seniority) > 60 or reader_level(seniority) is None):
+        errors["seniority"] = "Choose a level from the list."
+    audience = (texts("audience") or ["both"])[-1].strip().lower() or "both"
+    if audience not in AUDIENCES:
+        errors["audience"] = "Choose jobs, people, or both."
+    name = " ".join((texts("name") or [""])[-1].split())
+    if len(name) > 200:
+        errors["name"] = "At most 200 characters, please."
+    pause_text = (texts("pause_weeks") or [""])[-1].strip()
+    pause: int | None = None
+    if pause_text:
+        if pause_text.isdigit() and 0 <= int(pause_text) <= MAX_PAUSE_WEEKS:
+            pause = int(pause_text)
+        else:
+            errors["pause_weeks"] = f"A number of weeks from 0 to {MAX_PAUSE_WEEKS}."
+    shown = Choices(
+        families={r for r in roles if r.lower() in PRODUCT_FAMILIES},
+        other_roles="; ".join(r for r in roles if r.lower() not in PRODUCT_FAMILIES),
+        locations="; ".join(locations), remote=remote_text, seniority=seniority, audience=audience, name=name,
+        pause_weeks=pause_text,
+    )  # fmt: skip
+    record = {"roles": roles, "locations": locations, "remote": remote, "seniority": seniority,
+              "audience": audience, "name": name}  # fmt: skip
+    present = {key: value for key, value in record.items() if key in form}  # a key left out stays as it is
+    return Posted(present, pause, errors, shown)
