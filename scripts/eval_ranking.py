@@ -11,6 +11,7 @@ listed is 0, not relevant).
     python scripts/eval_ranking.py                 # the table
     python scripts/eval_ranking.py --picks         # and each reader's picks, with their grades
     python scripts/eval_ranking.py --titles        # every posting of the pool (for judging)
+    python scripts/eval_ranking.py --judgements tests/data/ranking_judgements_blind.json   # a second judge
 
 precision@10: relevant picks (grade >= 1) / picks.  nDCG@10: graded, against the best order the
 pool allows.  fill: picks / min(10, relevant postings in the pool).
@@ -120,8 +121,14 @@ def _shift_dates(engine: object) -> None:
 
 
 def load_judgements(path: Path = JUDGEMENTS) -> dict[str, dict[str, object]]:
+    """Readers with their preferences and graded postings. A file may hold grades alone
+    ({"readers": {name: {"title @ company": grade}}}, a second judge's): the readers'
+    preferences then come from tests/data/ranking_judgements.json."""
     data: dict[str, dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))["readers"]
-    return data
+    if path == JUDGEMENTS or all("relevant" in reader for reader in data.values()):
+        return data
+    readers = load_judgements()
+    return {name: {"preferences": readers[name]["preferences"], "relevant": grades} for name, grades in data.items()}
 
 
 def preferences(reader: Mapping[str, object]) -> Preferences:
@@ -170,10 +177,12 @@ def main() -> None:
     parser.add_argument("--picks", action="store_true", help="print each reader's picks with their grades")
     parser.add_argument("--titles", action="store_true", help="print every posting of the pool and stop")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--judgements", type=Path, default=JUDGEMENTS,
+                        help="the grades to score against (default: %(default)s)")  # fmt: skip
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"Error: no corpus at {args.corpus}")
-    judgements = load_judgements()
+    judgements = load_judgements(args.judgements)
     for name, only in WEEKS.items():
         with tempfile.TemporaryDirectory(prefix="digest-eval-") as work:
             week = build_week(Path(work), args.corpus, only)

@@ -1,5 +1,6 @@
 """Ranking measured on the real postings of ../shared/corpus against hand-written judgements
-(tests/data/ranking_judgements.json, scored by scripts/eval_ranking.py): a floor it must keep."""
+(tests/data/ranking_judgements.json, and a second judge's blind ones beside it, scored by
+scripts/eval_ranking.py): a floor it must keep."""
 
 from __future__ import annotations
 
@@ -11,17 +12,23 @@ from digest.build.ranking import JobCandidate, rank_jobs
 from digest.build.roles import LEADERSHIP, PM, TPM, classify, family_of
 from digest.config import Ranking
 from digest.preferences import Preferences
-from scripts.eval_ranking import WEEKS, build_week, evaluate, load_judgements
+from scripts.eval_ranking import JUDGEMENTS, WEEKS, Score, build_week, evaluate, load_judgements
 from tests.conftest import CORPUS, needs_corpus
 from tests.test_ranking import NOW, job
+
+BLIND = JUDGEMENTS.with_name("ranking_judgements_blind.json")
 
 
 @needs_corpus()
 @pytest.mark.slow
 @pytest.mark.parametrize("week", list(WEEKS))
 def test_every_reader_gets_a_full_precise_email_from_real_postings(tmp_path: Path, week: str) -> None:
-    judgements = load_judgements()
-    results = evaluate(build_week(tmp_path, CORPUS, WEEKS[week]), judgements)
+    built = build_week(tmp_path, CORPUS, WEEKS[week])
+    for judge in (JUDGEMENTS, BLIND):  # ours, and a second judge's who never saw the ranking's code
+        _holds_the_floor(week, evaluate(built, load_judgements(judge)))
+
+
+def _holds_the_floor(week: str, results: list[tuple[Score, list[str]]]) -> None:
     assert {r.reader for r, _ in results} >= {
         "product manager",
         "technical product manager",
