@@ -210,3 +210,12 @@ class Suppression(SQLModel, table=True):
     email_hash: str = Field(primary_key=True, max_length=64)
     reason: str = Field(max_length=16)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Throttle(SQLModel, table=True):
+    """One signup attempt, by a keyed hash of what it counts against (an address, a client):
+    rate limits that hold across every ``digest serve`` process sharing the database."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, index=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -7,6 +7,8 @@ GET /r/<token>   a page offering to come back; POST mails a confirmation link to
 GET /c/<token>   a page with a button; POST confirms (double opt-in, or coming back)
 GET /p/<token>   the reader's preference center; POST saves it (with the form's CSRF token)
 GET /v/<token>   the issue this reader was mailed, as mailed (view in browser)
+GET /subscribe   a signup form; POST (email, optional name and preferences) mails a confirmation
+                 link before it answers, the same answer whoever the address is (rate-limited)
 GET /archive/    the sent issues (newest first); /archive/YYYY-Www one issue's public version;
                  /archive/feed.xml (Atom) and /archive/feed.json (JSON Feed 1.1); off with
                  newsletter.archive: false
@@ -34,13 +36,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from digest.addresses import normalise_email
 from digest.config import Config
 from digest.db import connection, create_db_engine
 from digest.deliver.confirmation import send_confirmation
 from digest.errors import BadToken, InputError
 from digest.models import Subscriber
 from digest.publicid import SAMPLE_PUBLIC_ID
-from digest.serve import preferences
+from digest.serve import preferences, signup
 from digest.serve.archive import IN_FEEDS, Archive
 from digest.serve.guard import HEADER_WAIT, LOCK_WAIT, Limits, OffLoop, TimedH11Protocol, Unavailable, plain
 from digest.serve.links import ask_to_return, confirm, unsubscribe
@@ -60,6 +63,7 @@ from digest.timeutil import utcnow
 from digest.tokens import Link, Signer, signer_for
 
 log = logging.getLogger("digest.serve.app")
+MAIL_WAIT = 10.0  # how long a signup's answer waits for its confirmation mail
 _WEEK = re.compile(r"\d{4}-W\d{2}")
 STYLE = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:32rem;margin:4rem auto;
 padding:0 1rem;color:#1f2328;line-height:1.5}h1{font-size:1.4rem}button{font-size:1rem;padding:.6rem 1.2rem;
@@ -103,6 +107,7 @@ class Site:
         self.pages = Pages(config)
         self.viewer = Viewer(engine, config, self.signer)
         self.archive = Archive(engine, config)
+        self.mail = OffLoop(threads=4, wait=MAIL_WAIT)  # a confirmation is mailed before the answer
 
     def routes(self) -> list[Route]:
         """GET shows a page with a button; the change is the same path's POST."""
@@ -121,6 +126,8 @@ class Site:
             Route("/p/{token}", self.preferences_get, methods=["GET"]),
             Route("/p/{token}", self.preferences_post, methods=["POST"]),
             Route("/v/{token}", self.view, methods=["GET"]),
+            Route("/subscribe", self.subscribe_get, methods=["GET"]),
+            Route("/subscribe", self.subscribe_post, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
         ] + (self.archive_routes() if self.config.newsletter.archive else [])  # fmt: skip
 
@@ -258,6 +265,49 @@ class Site:
                         "yet.</p>", status=404)  # fmt: skip
         return HTMLResponse(mailed)
 
+    async def subscribe_get(self, _: Request) -> Response:
+        return self._subscribe_page()
+
+    def _subscribe_page(self, error: str = "", email: str = "", name: str = "", roles: tuple[str, ...] = (),
+                        audience: str = "both", status: int = 200) -> Response:  # fmt: skip
+        body = self.pages.render("subscribe.html", title=f"Subscribe to {self.config.newsletter.name}", error=error,
+                                 email=email, name=name, roles=roles, audience=audience, families=FAMILIES)  # fmt: skip
+        return HTMLResponse(body, status_code=status)
+
+    async def subscribe_post(self, request: Request) -> Response:
+        """Posted from our form or another site's: no CSRF token by design; a honeypot, limits."""
+        try:
+            form = await request.form()
+        except (HTTPException, ValueError, KeyError):
+            return self._subscribe_page("That form could not be read. Please try again.", status=400)
+        typed = str(form.get("email") or "")
+        posted = read_form(form)
+        if form.get("website"):  # the trap field people never see: a bot, answered as a person
+            log.info("signup: a bot filled in the trap field")
+            return _check_inbox()
+        try:
+            address = normalise_email(typed)
+        except InputError:
+            address = ""
+        if not address or posted.errors:
+            error = "Please give an email address such as name@example.com."
+            if address:
+                error = "Please look at your choices: " + " ".join(posted.errors.values())
+            shown = posted.shown
+            families = tuple(sorted(shown.families))
+            return self._subscribe_page(error, typed[:320], shown.name, families, shown.audience, status=400)
+        now = self.clock()
+        client = request.client.host if request.client else "unknown"
+        secret = self.signer.keys[0]
+        if not await self.db.run(signup.client_allowed, self.engine, secret, client, now):
+            return page("Try again later", "<h1>Too many sign-ups from here</h1><p>Please try again in an "
+                        "hour.</p>", status=429)  # fmt: skip
+        record = {k: v for k, v in posted.record.items() if v not in ("", [], None) or k == "name"}
+        asked = await self.db.run(signup.sign_up, self.engine, secret, address, record, now)
+        if asked is not None:
+            await self.mail.run(_mail_confirmation, self.engine, self.config, *asked)
+        return _check_inbox()
+
     async def archive_index(self, _: Request) -> Response:
         entries = await self.db.run(self.archive.entries)
         return HTMLResponse(self.pages.render("archive.html", title="Past issues", entries=entries))
@@ -299,6 +349,12 @@ _STATUS_NOTES: dict[Status, str] = {
     Status.BOUNCED: "Our emails to this address could not be delivered, so we no longer send any.",
     Status.COMPLAINED: "This address reported our email as spam, so we no longer send any.",
 }
+
+
+def _check_inbox() -> Response:
+    return page("Check your inbox", "<h1>Check your inbox</h1><p>If this address can get the digest, we have "
+                "emailed it a link. Click the link in that email to confirm; nothing is sent before "
+                "you do.</p>")  # fmt: skip
 
 
 def _test_copy() -> Response:

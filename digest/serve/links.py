@@ -11,7 +11,8 @@ on someone who got that row id later or arrived by import.
   at most one an hour.
 * ``confirm``: the link in that mail, which confirms that request only and for a week, or a
   double opt-in's; clicking it is fresh consent. A bounced or complained reader does not
-  come back by a link."""
+  come back by a link from an email; only by signing up again (``digest.serve.signup``),
+  which mails the address a link of its own."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlmodel import Session, col, select
 from digest import status
 from digest.db import session_scope
 from digest.models import Event, Issue, Setting, Subscriber
-from digest.status import Status
+from digest.status import SUPPRESSED, Status
 from digest.timeutil import utcnow
 from digest.tokens import Link
 
@@ -85,16 +86,17 @@ def ask_to_return(engine: Engine, link: Link, now: datetime | None = None) -> tu
 
 def confirm(engine: Engine, link: Link, now: datetime | None = None) -> bool:
     """A confirmation link clicked: fresh consent. A pending reader becomes active; so does an
-    unsubscribed one whose request to come back this link answers (within a week). True when
-    the reader is active now."""
+    unsubscribed one whose request to come back this link answers (within a week), and a
+    bounced or complained one who signed up again (the link mailed then). True when the
+    reader is active now."""
     now = now or utcnow()
     with session_scope(engine) as session:
         reader = reader_of(session, link)
         if reader is None:
             return False
-        if reader.status == Status.UNSUBSCRIBED and not _answers_request(reader, link, now):
+        if reader.status in SUPPRESSED and not _answers_request(reader, link, now):
             return False
-        if reader.status in (Status.PENDING, Status.UNSUBSCRIBED):
+        if reader.status == Status.PENDING or reader.status in SUPPRESSED:
             status.change(session, reader, Status.ACTIVE, "link", consent=True, now=now)
         return reader.status == Status.ACTIVE
 

@@ -31,8 +31,8 @@ class Pages:
         )
         self.newsletter = config.newsletter
 
-    def render(self, name: str, **context: Any) -> str:
-        return self.env.get_template(name).render(newsletter=self.newsletter, **context)
+    def render(self, template: str, /, **context: Any) -> str:
+        return self.env.get_template(template).render(newsletter=self.newsletter, **context)
 
     def message(self, title: str, body: str) -> str:
         """A short page: a title and a body of HTML made by digest itself (never a reader's text)."""
