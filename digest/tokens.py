@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 import secrets
 import struct
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from digest.models import Setting
 PURPOSES = {"unsubscribe": b"U", "resubscribe": b"R", "confirm": b"C", "preferences": b"P", "view": b"V"}
 FORM = b"F"  # a form token's MAC: never a link's
 FORM_LIFETIME = 24 * 3600  # a form filled in within a day of opening it
+_SECONDS = re.compile(r"[0-9]{1,12}")
 _IDS = struct.Struct(">16sQ")  # public id, issue id
 _LEGACY_IDS = struct.Struct(">QQ")  # row id, issue id: links mailed before public ids
 MAC_BYTES = 16
@@ -92,7 +94,7 @@ class Signer:
 
     def form_token_valid(self, bound: str, token: str, now: float) -> bool:
         issued, _, mac = token.partition(".")
-        if not issued.isdigit() or not 0 <= now - int(issued) <= FORM_LIFETIME:
+        if not _SECONDS.fullmatch(issued) or not 0 <= now - int(issued) <= FORM_LIFETIME:
             return False
         wanted = [hmac.digest(k, FORM + f"{bound}:{issued}".encode(), "sha256")[:MAC_BYTES] for k in self.keys]
         return any(hmac.compare_digest(mac, _encode(w)) for w in wanted)

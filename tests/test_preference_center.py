@@ -23,7 +23,7 @@ from digest.build.issue import build_issue, find_issue
 from digest.config import Config, load_config
 from digest.deliver import ledger
 from digest.deliver.send import SendOptions, send
-from digest.models import Event, Segment, Subscriber
+from digest.models import Event, Job, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.publicid import SAMPLE_PUBLIC_ID
 from digest.timeutil import utcnow
@@ -294,6 +294,10 @@ def test_the_archive_shows_sent_issues_without_any_readers_data(
     unsent = build_issue(engine, config, now=utcnow() + timedelta(days=7)).week  # built, never sent
     with Session(engine) as session:
         segments = len(session.exec(select(Segment)).all())
+        for job in session.exec(select(Job)).all():
+            job.title += " \x08\x1b"  # a control character a feed slipped in must not break the Atom feed
+            session.add(job)
+        session.commit()
     with httpx.Client(base_url=base, follow_redirects=False) as client:
         index, issue = client.get("/archive/"), client.get(f"/archive/{week}")
         atom, feed = client.get("/archive/feed.xml"), client.get("/archive/feed.json")
@@ -321,3 +325,29 @@ def test_the_archive_shows_sent_issues_without_any_readers_data(
     )
     with running(engine, closed) as other, httpx.Client(base_url=other) as client:
         assert client.get("/archive/").status_code == client.get("/archive/feed.xml").status_code == 404
+
+
+def test_odd_input_is_a_clear_400_and_saves_nothing(engine: Engine, mailed: tuple[Config, str, EmailMessage]) -> None:
+    config, base, message = mailed
+    url = link(part(message, "plain"), "p")
+    signer = Signer.from_keys(config.settings.secret_keys)
+    with httpx.Client(base_url=base, follow_redirects=False) as client:
+        page = client.get(url)
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        mac = token.partition(".")[2]
+        odd_tokens = [client.post(url, data={"csrf": f"{stamp}.{mac}", "roles": "growth"}).status_code
+                      for stamp in ("²", "9" * 5000, "-1", "")]  # fmt: skip
+        odd_pauses = [client.post(url, data={"csrf": token, "pause_weeks": weeks}) for weeks in ("²", "٣", "9" * 5000)]
+        escapes = client.post(url, data={"csrf": token, "name": "Lin \x1b]0;pwn\x07 Wei"})
+        bidi = client.post(url, data={"csrf": token, "locations": "Berlin\u202e"})
+        upload = client.post(url, data={"csrf": token}, files={"name": ("evil.txt", b"hello", "text/plain")})
+        stale = client.post(url, data={"csrf": signer.form_token(url.rsplit("/", 1)[1], 0), "roles": "growth"})
+    assert page.headers["x-robots-tag"] == "noindex, nofollow"
+    assert odd_tokens == [400, 400, 400, 400]
+    for answer in odd_pauses:
+        assert answer.status_code == 400 and "A number of weeks from 0 to 52." in answer.text
+    for answer in (escapes, bidi, upload):
+        assert answer.status_code == 400 and "without control characters" in answer.text
+    assert stale.status_code == 400 and 'value="growth"' in stale.text, "what they typed is kept for another try"
+    grace = reader(engine, "grace@example.com")
+    assert (grace.name, grace.locations, grace.paused_until) == ("Grace Hopper", ["Berlin"], None)

@@ -64,20 +64,8 @@ from digest.tokens import Link, Signer, signer_for
 
 log = logging.getLogger("digest.serve.app")
 MAIL_WAIT = 10.0  # how long a signup's answer waits for its confirmation mail
+PRIVATE = {"X-Robots-Tag": "noindex, nofollow"}  # a reader's own pages: a shared link is not for search engines
 _WEEK = re.compile(r"\d{4}-W\d{2}")
-STYLE = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:32rem;margin:4rem auto;
-padding:0 1rem;color:#1f2328;line-height:1.5}h1{font-size:1.4rem}button{font-size:1rem;padding:.6rem 1.2rem;
-border:0;border-radius:6px;background:#5b21b6;color:#fff;cursor:pointer}.muted{color:#6b7280;font-size:.9rem}
-@media (prefers-color-scheme:dark){body{background:#111418;color:#e6e8eb}.muted{color:#9ca3af}}"""
-
-
-def page(title: str, body: str, status: int = 200, background: BackgroundTask | None = None) -> HTMLResponse:
-    document = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-        f'content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body>{body}</body></html>"
-    )
-    return HTMLResponse(document, status_code=status, background=background)
 
 
 def button_form(label: str) -> str:
@@ -141,7 +129,30 @@ class Site:
         ]
 
     def handlers(self) -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
-        return {404: _not_found, 500: _server_error, Unavailable: _unavailable}
+        return {404: self.not_found, 500: self.server_error, Unavailable: _unavailable}
+
+    def page(self, title: str, body: str, status: int = 200, background: BackgroundTask | None = None) -> HTMLResponse:
+        """A short page (templates/pages/message.html) around a body digest made itself."""
+        return HTMLResponse(self.pages.message(title, body), status_code=status, background=background)
+
+    def check_inbox(self) -> Response:
+        return self.page("Check your inbox", "<h1>Check your inbox</h1><p>If this address can get the digest, we "
+                         "have emailed it a link. Click the link in that email to confirm; nothing is sent before "
+                         "you do.</p>")  # fmt: skip
+
+    def test_copy(self) -> Response:
+        return self.page("A test copy", "<h1>This link is from a test copy or a preview</h1><p>It does nothing. In "
+                         "the email a reader gets, this link acts for that reader.</p>")  # fmt: skip
+
+    def invalid(self) -> Response:
+        return self.page("Link not valid", "<h1>This link is not valid</h1><p>It may have been cut short by your "
+                         "mail program. Use the link from the email again.</p>", status=400)  # fmt: skip
+
+    async def not_found(self, _: Request, __: Exception) -> Response:
+        return self.page("Not found", "<h1>Not found</h1>", status=404)
+
+    async def server_error(self, _: Request, __: Exception) -> Response:
+        return self.page("Error", "<h1>Something went wrong</h1><p>Please try again later.</p>", status=500)
 
     def verified(self, purpose: str, request: Request) -> Link | None:
         try:
@@ -155,84 +166,88 @@ class Site:
         async def show(request: Request) -> Response:
             link = self.verified(purpose, request)
             if link is None:
-                return _invalid()
-            return _test_copy() if link.public_id == SAMPLE_PUBLIC_ID else page(title, body)
+                return self.invalid()
+            return self.test_copy() if link.public_id == SAMPLE_PUBLIC_ID else self.page(title, body)
 
         return show
 
     async def unsubscribe_post(self, request: Request) -> Response:
         link = self.verified("unsubscribe", request)
         if link is None:
-            return _invalid()
+            return self.invalid()
         if link.public_id == SAMPLE_PUBLIC_ID:
-            return _test_copy()
+            return self.test_copy()
         method = "one-click" if await _one_click(request) else "link"
         public_id = await self.db.run(unsubscribe, self.engine, link, method)
         log.info("unsubscribe via %s", method)
         back = self.signer.sign("resubscribe", public_id, link.issue_id) if public_id else ""
         again = f'<p class="muted">Changed your mind? <a href="/r/{back}">Resubscribe</a>.</p>' if back else ""
-        return page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{self.name} will not email you again.</p>"
+        return self.page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{self.name} will not email you again.</p>"
                     f"{again}")  # fmt: skip
 
     async def resubscribe_post(self, request: Request) -> Response:
         link = self.verified("resubscribe", request)
         if link is None:
-            return _invalid()
+            return self.invalid()
         asked = await self.db.run(ask_to_return, self.engine, link)
         done = BackgroundTask(_mail_confirmation, self.engine, self.config, *asked) if asked is not None else None
-        return page("Check your inbox", "<h1>Check your inbox</h1><p>If this address may come back, we have "
+        return self.page("Check your inbox", "<h1>Check your inbox</h1><p>If this address may come back, we have "
                     "sent it a link. Click the link in that email to get the digest again.</p>",
                     background=done)  # fmt: skip
 
     async def confirm_post(self, request: Request) -> Response:
         link = self.verified("confirm", request)
         if link is None:
-            return _invalid()
+            return self.invalid()
         done = await self.db.run(confirm, self.engine, link)
-        return page("Confirmed", "<h1>Thank you: you are subscribed.</h1>" if done else "<h1>Nothing to confirm.</h1>")
+        return self.page(
+            "Confirmed", "<h1>Thank you: you are subscribed.</h1>" if done else "<h1>Nothing to confirm.</h1>"
+        )
 
     async def preferences_get(self, request: Request) -> Response:
         link = self.verified("preferences", request)
         if link is None:
-            return _invalid()
+            return self.invalid()
         if link.public_id == SAMPLE_PUBLIC_ID:
-            return _test_copy()
+            return self.test_copy()
         shown = await self.db.run(preferences.load, self.engine, link)
         if shown is None:
-            return _invalid()
+            return self.invalid()
         return self._preferences_page(request, link, shown, choices_of(shown))
 
     async def preferences_post(self, request: Request) -> Response:
         link = self.verified("preferences", request)
         if link is None:
-            return _invalid()
+            return self.invalid()
         if link.public_id == SAMPLE_PUBLIC_ID:
-            return _test_copy()
+            return self.test_copy()
         try:
             form = await request.form()
         except (HTTPException, ValueError, KeyError):
-            return page("Not saved", "<h1>That form could not be read</h1><p>Nothing was saved.</p>", status=400)
+            return self.page("Not saved", "<h1>That form could not be read</h1><p>Nothing was saved.</p>", status=400)
         now = self.clock()
         token = str(request.path_params["token"])
+        posted = read_form(form)
         if not self.signer.form_token_valid(token, str(form.get("csrf") or ""), now.timestamp()):
             shown = await self.db.run(preferences.load, self.engine, link)
             if shown is None:
-                return _invalid()
-            notice = "This form was out of date, so nothing was saved. Here are your choices as they stand."
-            return self._preferences_page(request, link, shown, choices_of(shown), notice=notice, status=400)
-        posted = read_form(form)
+                return self.invalid()
+            notice = "This form was out of date, so nothing was saved yet: check your choices and save again."
+            return self._preferences_page(request, link, shown, posted.shown, notice=notice, status=400)
         if posted.errors:
             shown = await self.db.run(preferences.load, self.engine, link)
             if shown is None:
-                return _invalid()
+                return self.invalid()
             return self._preferences_page(request, link, shown, posted.shown, posted=posted, status=400)
         saved = await self.db.run(preferences.save, self.engine, link, posted, now)
         if saved is None:
-            return _invalid()
+            return self.invalid()
         shown, changed = saved
         log.info("preferences saved from the page (%s)", ", ".join(changed) or "no change")
         notice = "Saved: your next issue follows these choices." if changed else "Nothing changed."
-        if shown.paused_until and shown.paused_until > now:
+        if changed and shown.status != Status.ACTIVE:
+            notice = "Saved."
+        elif shown.paused_until and shown.paused_until > now:
             notice += f" No email until {shown.paused_until:%-d %B %Y}."
         return self._preferences_page(request, link, shown, choices_of(shown), notice=notice)
 
@@ -251,19 +266,19 @@ class Site:
             resubscribe_url=resubscribe, csrf=self.signer.form_token(token, now.timestamp()),
             unsubscribe_url="/u/" + self.signer.sign("unsubscribe", shown.public_id, link.issue_id),
         )  # fmt: skip
-        return HTMLResponse(body, status_code=status)
+        return HTMLResponse(body, status_code=status, headers=PRIVATE)
 
     async def view(self, request: Request) -> Response:
         link = self.verified("view", request)
         if link is None:
-            return _invalid()
+            return self.invalid()
         if link.public_id == SAMPLE_PUBLIC_ID:
-            return _test_copy()
+            return self.test_copy()
         mailed = await self.db.run(self.viewer.html, link)
         if mailed is None:
-            return page("Not found", "<h1>This email is not here</h1><p>It may not have been sent to this address "
+            return self.page("Not found", "<h1>This email is not here</h1><p>It may not have been sent to this address "
                         "yet.</p>", status=404)  # fmt: skip
-        return HTMLResponse(mailed)
+        return HTMLResponse(mailed, headers=PRIVATE)
 
     async def subscribe_get(self, _: Request) -> Response:
         return self._subscribe_page()
@@ -284,7 +299,7 @@ class Site:
         posted = read_form(form)
         if form.get("website"):  # the trap field people never see: a bot, answered as a person
             log.info("signup: a bot filled in the trap field")
-            return _check_inbox()
+            return self.check_inbox()
         try:
             address = normalise_email(typed)
         except InputError:
@@ -300,13 +315,13 @@ class Site:
         client = request.client.host if request.client else "unknown"
         secret = self.signer.keys[0]
         if not await self.db.run(signup.client_allowed, self.engine, secret, client, now):
-            return page("Try again later", "<h1>Too many sign-ups from here</h1><p>Please try again in an "
+            return self.page("Try again later", "<h1>Too many sign-ups from here</h1><p>Please try again in an "
                         "hour.</p>", status=429)  # fmt: skip
         record = {k: v for k, v in posted.record.items() if v not in ("", [], None) or k == "name"}
         asked = await self.db.run(signup.sign_up, self.engine, secret, address, record, now)
         if asked is not None:
             await self.mail.run(_mail_confirmation, self.engine, self.config, *asked)
-        return _check_inbox()
+        return self.check_inbox()
 
     async def archive_index(self, _: Request) -> Response:
         entries = await self.db.run(self.archive.entries)
@@ -315,10 +330,10 @@ class Site:
     async def archive_issue(self, request: Request) -> Response:
         week = str(request.path_params["week"]).upper()
         if not _WEEK.fullmatch(week):
-            return await _not_found(request, None)  # type: ignore[arg-type]
+            return self.page("Not found", "<h1>Not found</h1>", status=404)
         public = await self.db.run(self.archive.issue, week)
         if public is None:
-            return await _not_found(request, None)  # type: ignore[arg-type]
+            return self.page("Not found", "<h1>Not found</h1>", status=404)
         return HTMLResponse(self.pages.render("archive_issue.html", title=public.entry.label, public=public))
 
     async def archive_atom(self, _: Request) -> Response:
@@ -351,32 +366,8 @@ _STATUS_NOTES: dict[Status, str] = {
 }
 
 
-def _check_inbox() -> Response:
-    return page("Check your inbox", "<h1>Check your inbox</h1><p>If this address can get the digest, we have "
-                "emailed it a link. Click the link in that email to confirm; nothing is sent before "
-                "you do.</p>")  # fmt: skip
-
-
-def _test_copy() -> Response:
-    return page("A test copy", "<h1>This link is from a test copy or a preview</h1><p>It does nothing. In the "
-                "email a reader gets, this link acts for that reader.</p>")  # fmt: skip
-
-
-def _invalid() -> Response:
-    return page("Link not valid", "<h1>This link is not valid</h1><p>It may have been cut short by your mail "
-                "program. Use the link from the email again.</p>", status=400)  # fmt: skip
-
-
 async def _unavailable(_: Request, __: Exception) -> Response:
     return plain(503, "the database is not answering; try again shortly", {"Retry-After": "5"})
-
-
-async def _not_found(_: Request, __: Exception) -> Response:
-    return page("Not found", "<h1>Not found</h1>", status=404)
-
-
-async def _server_error(_: Request, __: Exception) -> Response:
-    return page("Error", "<h1>Something went wrong</h1><p>Please try again later.</p>", status=500)
 
 
 def _ping(engine: Engine) -> None:

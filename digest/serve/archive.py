@@ -8,7 +8,9 @@ ranked is ranked in memory, not stored."""
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from xml.etree import ElementTree as ET
@@ -29,6 +31,8 @@ from digest.timeutil import as_utc
 
 ATOM = "http://www.w3.org/2005/Atom"
 IN_FEEDS = 20  # the newest issues the feeds carry
+ENTRIES_KEPT = 30.0  # seconds the list of sent issues is kept (an issue appears within that of its first send)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # what XML 1.0 cannot carry
 
 
 @dataclass(frozen=True)
@@ -57,16 +61,23 @@ class Archive:
         self.engine, self.config = engine, config
         self._made: dict[int, Public] = {}
         self._lock = threading.Lock()
+        self._entries: tuple[float, list[Entry]] | None = None
 
     def entries(self) -> list[Entry]:
-        """The sent issues, newest first."""
+        """The sent issues, newest first; read again at most every ``ENTRIES_KEPT`` seconds."""
+        with self._lock:
+            if self._entries is not None and time.monotonic() - self._entries[0] < ENTRIES_KEPT:
+                return self._entries[1]
         sent = ledger.sent_issues(self.engine)
-        if not sent:
-            return []
-        with session_scope(self.engine) as session:
-            issues = session.exec(select(Issue).where(col(Issue.id).in_(list(sent)))).all()
-            found = [Entry(i.week, week_label(i.week), as_utc(sent[i.id or 0]), i.id or 0) for i in issues]
-        return sorted(found, key=lambda e: e.week, reverse=True)
+        found: list[Entry] = []
+        if sent:
+            with session_scope(self.engine) as session:
+                issues = session.exec(select(Issue).where(col(Issue.id).in_(list(sent)))).all()
+                found = [Entry(i.week, week_label(i.week), as_utc(sent[i.id or 0]), i.id or 0) for i in issues]
+        found.sort(key=lambda e: e.week, reverse=True)
+        with self._lock:
+            self._entries = (time.monotonic(), found)
+        return found
 
     def issue(self, week: str) -> Public | None:
         entry = next((e for e in self.entries() if e.week == week), None)
@@ -94,20 +105,20 @@ class Archive:
         name = self.config.newsletter.name
         feed = ET.Element("feed", xmlns=ATOM)
         entries = self.entries()
-        ET.SubElement(feed, "title").text = name
+        ET.SubElement(feed, "title").text = _xml(name)
         ET.SubElement(feed, "id").text = f"{base}/archive/"
         ET.SubElement(feed, "link", href=f"{base}/archive/")
         ET.SubElement(feed, "link", rel="self", href=f"{base}/archive/feed.xml")
         ET.SubElement(feed, "updated").text = _iso(entries[0].sent_at if entries else datetime(2000, 1, 1))
-        ET.SubElement(ET.SubElement(feed, "author"), "name").text = name
+        ET.SubElement(ET.SubElement(feed, "author"), "name").text = _xml(name)
         for e in (e for e in entries if e.week in content):
             item = ET.SubElement(feed, "entry")
-            ET.SubElement(item, "title").text = f"{name}: {e.label}"
+            ET.SubElement(item, "title").text = _xml(f"{name}: {e.label}")
             ET.SubElement(item, "id").text = f"{base}/archive/{e.week}"
             ET.SubElement(item, "link", href=f"{base}/archive/{e.week}")
             ET.SubElement(item, "updated").text = _iso(e.sent_at)
             ET.SubElement(item, "published").text = _iso(e.sent_at)
-            ET.SubElement(item, "content", type="html").text = content.get(e.week, "")
+            ET.SubElement(item, "content", type="html").text = _xml(content.get(e.week, ""))
         return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode").encode()
 
     def json_feed(self, base: str, content: dict[str, str]) -> bytes:
@@ -123,3 +134,8 @@ class Archive:
 
 def _iso(moment: datetime) -> str:
     return as_utc(moment).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can carry: a control character a feed once slipped in would break the feed."""
+    return _NOT_XML.sub("", text)

@@ -8,6 +8,8 @@ saved."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +26,7 @@ SENIORITIES = (("", "Any level"), ("junior", "Junior"), ("mid", "Mid-level"), ("
 PAUSE_WEEKS = (1, 2, 3, 4, 6, 8, 12)
 MAX_PAUSE_WEEKS = 52
 MAX_TERMS, MAX_TERM = 20, 80
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 @dataclass
@@ -81,9 +84,18 @@ def pause_options(paused_until: datetime | None, now: datetime) -> list[tuple[st
     return first + [(str(n), f"Pause for {n} week{'s' if n > 1 else ''}") for n in PAUSE_WEEKS]
 
 
+def _unprintable(text: str) -> bool:
+    """Control characters (terminal escapes among them) and the bidi controls that reorder text."""
+    return any(c in BAD_CHARS or unicodedata.category(c) == "Cc" or c in _BIDI for c in text)
+
+
 def _terms(values: Sequence[str], key: str, errors: dict[str, str]) -> list[str]:
     terms = [" ".join(t.split()) for v in values for t in v.split(";")]
-    terms = list(dict.fromkeys(t for t in terms if t))
+    seen: dict[str, str] = {}
+    for term in terms:
+        if term:
+            seen.setdefault(term.casefold(), term)  # "Product Manager" twice is one role: the first spelling
+    terms = list(seen.values())
     if any(len(t) > MAX_TERM for t in terms):
         errors[key] = f"Each entry can be at most {MAX_TERM} characters."
     elif len(terms) > MAX_TERMS:
@@ -96,9 +108,10 @@ def read_form(form: Any) -> Posted:
     errors: dict[str, str] = {}
 
     def texts(key: str) -> list[str]:
-        values = [str(v) for v in form.getlist(key)]
-        if any(c in v for v in values for c in BAD_CHARS):
-            errors[key] = "Please use one line, without control characters."
+        raw = form.getlist(key)
+        values = [v for v in raw if isinstance(v, str)]  # a file part is no answer
+        if len(values) != len(raw) or any(_unprintable(v) for v in values):
+            errors[key] = "Please use plain text on one line, without control characters."
         return values
 
     roles = _terms(texts("roles"), "roles", errors)
@@ -119,7 +132,7 @@ def read_form(form: Any) -> Posted:
     pause_text = (texts("pause_weeks") or [""])[-1].strip()
     pause: int | None = None
     if pause_text:
-        if pause_text.isdigit() and 0 <= int(pause_text) <= MAX_PAUSE_WEEKS:
+        if re.fullmatch(r"[0-9]{1,3}", pause_text) and 0 <= int(pause_text) <= MAX_PAUSE_WEEKS:
             pause = int(pause_text)
         else:
             errors["pause_weeks"] = f"A number of weeks from 0 to {MAX_PAUSE_WEEKS}."

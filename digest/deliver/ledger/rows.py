@@ -25,7 +25,7 @@ from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
 from digest.models import Delivery, Issue, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.status import Status
-from digest.timeutil import utcnow
+from digest.timeutil import as_utc, utcnow
 
 
 class DeliveryStatus(StrEnum):
@@ -281,14 +281,24 @@ def mailed(engine: Engine, issue_id: int, subscriber_id: int) -> Recipient | Non
 
 
 def sent_issues(engine: Engine) -> dict[int, datetime]:
-    """Every issue that went to anyone, with when its first message went out."""
-    query = (
-        select(Delivery.issue_id, func.min(Delivery.sent_at))
-        .where(col(Delivery.status) == DeliveryStatus.SENT)
-        .group_by(col(Delivery.issue_id))
+    """Every issue that went to anyone, with when its first message went out: one index probe
+    per issue (its first sent row by id), never a scan of the whole ledger."""
+    first = (
+        select(Delivery.sent_at)
+        .where(col(Delivery.issue_id) == Issue.id, col(Delivery.status) == DeliveryStatus.SENT)
+        .order_by(col(Delivery.id))
+        .limit(1)
+        .correlate(Issue)
+        .scalar_subquery()
     )
     with connection(engine) as conn:
-        return {int(issue_id): first for issue_id, first in conn.execute(query) if first is not None}
+        rows = conn.execute(select(Issue.id, first.label("first")))
+        return {int(issue_id): _moment(at) for issue_id, at in rows if at is not None}
+
+
+def _moment(value: Any) -> datetime:
+    """A time read through a bare subquery: SQLite gives it back as text."""
+    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
 def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
