@@ -154,6 +154,14 @@ class Site:
     async def server_error(self, _: Request, __: Exception) -> Response:
         return self.page("Error", "<h1>Something went wrong</h1><p>Please try again later.</p>", status=500)
 
+    def reader_link(self, purpose: str, request: Request) -> Link | Response:
+        """The link a genuine token for ``purpose`` names, or the page to answer instead: a
+        link not valid, or one from a test copy (it names nobody)."""
+        link = self.verified(purpose, request)
+        if link is None:
+            return self.invalid()
+        return self.test_copy() if link.public_id == SAMPLE_PUBLIC_ID else link
+
     def verified(self, purpose: str, request: Request) -> Link | None:
         try:
             return self.signer.verify(purpose, str(request.path_params["token"]))
@@ -164,19 +172,15 @@ class Site:
         """A GET (and HEAD) page: it shows a button and changes nothing (link scanners follow links)."""
 
         async def show(request: Request) -> Response:
-            link = self.verified(purpose, request)
-            if link is None:
-                return self.invalid()
-            return self.test_copy() if link.public_id == SAMPLE_PUBLIC_ID else self.page(title, body)
+            link = self.reader_link(purpose, request)
+            return link if not isinstance(link, Link) else self.page(title, body)
 
         return show
 
     async def unsubscribe_post(self, request: Request) -> Response:
-        link = self.verified("unsubscribe", request)
-        if link is None:
-            return self.invalid()
-        if link.public_id == SAMPLE_PUBLIC_ID:
-            return self.test_copy()
+        link = self.reader_link("unsubscribe", request)
+        if not isinstance(link, Link):
+            return link
         method = "one-click" if await _one_click(request) else "link"
         public_id = await self.db.run(unsubscribe, self.engine, link, method)
         log.info("unsubscribe via %s", method)
@@ -205,22 +209,18 @@ class Site:
         )
 
     async def preferences_get(self, request: Request) -> Response:
-        link = self.verified("preferences", request)
-        if link is None:
-            return self.invalid()
-        if link.public_id == SAMPLE_PUBLIC_ID:
-            return self.test_copy()
+        link = self.reader_link("preferences", request)
+        if not isinstance(link, Link):
+            return link
         shown = await self.db.run(preferences.load, self.engine, link)
         if shown is None:
             return self.invalid()
         return self._preferences_page(request, link, shown, choices_of(shown))
 
     async def preferences_post(self, request: Request) -> Response:
-        link = self.verified("preferences", request)
-        if link is None:
-            return self.invalid()
-        if link.public_id == SAMPLE_PUBLIC_ID:
-            return self.test_copy()
+        link = self.reader_link("preferences", request)
+        if not isinstance(link, Link):
+            return link
         try:
             form = await request.form()
         except (HTTPException, ValueError, KeyError):
@@ -269,11 +269,9 @@ class Site:
         return HTMLResponse(body, status_code=status, headers=PRIVATE)
 
     async def view(self, request: Request) -> Response:
-        link = self.verified("view", request)
-        if link is None:
-            return self.invalid()
-        if link.public_id == SAMPLE_PUBLIC_ID:
-            return self.test_copy()
+        link = self.reader_link("view", request)
+        if not isinstance(link, Link):
+            return link
         mailed = await self.db.run(self.viewer.html, link)
         if mailed is None:
             return self.page("Not found", "<h1>This email is not here</h1><p>It may not have been sent to this address "
