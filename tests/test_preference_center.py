@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from digest.build.issue import build_issue, find_issue
 from digest.config import Config, load_config
 from digest.deliver import ledger
-from digest.deliver.send import SendOptions, send
+from digest.deliver.send import Hooks, SendOptions, send
 from digest.models import Event, Job, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.publicid import SAMPLE_PUBLIC_ID
@@ -43,6 +43,11 @@ def configured(sample_config: Config, tmp_path: Path, base: str) -> Config:
     settings = replace(sample_config.settings, secret_keys=(KEY,), smtp_url=f"maildir:{tmp_path / 'box'}",
                        base_url=base)  # fmt: skip
     return replace(sample_config, settings=settings)
+
+
+def mails_to(config: Config, address: str) -> list[Path]:
+    box = Path(config.settings.smtp_url.removeprefix("maildir:")) / "new"
+    return [f for f in sorted(box.iterdir()) if f"To: {address}" in f.read_text(errors="replace")]
 
 
 def delivered(config: Config, address: str) -> EmailMessage:
@@ -235,10 +240,12 @@ def test_a_pause_skips_the_issues_until_it_ends(engine: Engine, mailed: tuple[Co
     assert rested.paused_until is not None and rested.status == "active", "a pause is a preference, not a status"
     assert (rested.roles, rested.name) == (["product designer"], "Resting Reader"), "fields not posted stay as they are"
     ends = rested.paused_until
-    ledger.enqueue(engine, issue, now=ends - timedelta(hours=1))
-    assert ledger.counts(engine, issue)["queued"] == 1, "the fresh reader only: the other one pauses"
+    said: list[str] = []
+    report = send(engine, config, find_issue(engine, None), SendOptions(), Hooks(log=said.append))
+    assert report.sent == 1 and mails_to(config, "resting@example.com") == [], "the fresh reader only"
+    assert "1 reader(s) pause this week (they chose to on their page): not mailed this issue." in said
     ledger.enqueue(engine, issue, now=ends + timedelta(hours=1))
-    assert ledger.counts(engine, issue)["queued"] == 2, "the pause is over"
+    assert ledger.counts(engine, issue)["queued"] == 1, "the pause is over: queued again"
     with Session(engine) as session:
         events = session.exec(select(Event).where(Event.kind == "preferences")).all()
     assert len(events) == 1 and json.loads(events[0].detail).keys() == {"paused_until"}

@@ -132,6 +132,9 @@ def _prepare(engine: Engine, config: Config, issue: Issue, resend_unknown: bool,
     recovered = ledger.recover(engine, issue.id)
     if recovered:
         log(f"{recovered} message(s) were in flight when a sender stopped: marked unknown, not resent.")
+    paused = ledger.pausing(engine, issue.id)
+    if paused:
+        log(f"{paused} reader(s) pause this week (they chose to on their page): not mailed this issue.")
     if resend_unknown:
         log(f"Requeued {ledger.resend_unknown(engine, issue.id)} unknown message(s), as asked.")
     return recovered

@@ -32,6 +32,7 @@ from digest.deliver.ledger.rows import (
     mailed,
     next_due,
     note_soft_failure,
+    pausing,
     pending,
     recover,
     release,
@@ -49,7 +50,7 @@ from digest.deliver.ledger.rows import (
 __all__ = [
     "STATUSES", "Attempt", "Begun", "Claimed", "DeliveryStatus", "Outbox", "Outcome", "Recipient", "claim",
     "claimed_by_others", "counts", "counts_by_issue", "discard_issue", "enqueue", "forget_reader", "history_of",
-    "load", "mailed", "next_due", "note_soft_failure", "pending", "recover", "release", "requeue_refused",
+    "load", "mailed", "next_due", "note_soft_failure", "pausing", "pending", "recover", "release", "requeue_refused",
     "resend_unknown", "sent_issues", "still_deferred", "take_over", "unfrozen", "unsent_readers", "worker_id",
     "writing",
 ]  # fmt: skip

@@ -94,6 +94,14 @@ def due(now: datetime) -> Any:
     return or_(col(Subscriber.paused_until).is_(None), col(Subscriber.paused_until) <= now)
 
 
+def pausing(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
+    """Active readers left out of the issue because they pause (no row for it)."""
+    has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
+    query = select(func.count()).select_from(Subscriber).where(Subscriber.status == "active", ~due(now or utcnow()))
+    with session_scope(engine) as session:
+        return int(session.exec(query.where(~has_row)).one())
+
+
 def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     """Add a queued row for every active reader who has none for this issue yet and is not
     pausing. A pause or a change of preferences made later leaves the row as it is: it takes
