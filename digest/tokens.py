@@ -89,15 +89,13 @@ class Signer:
         """A token for a form shown at ``now`` (seconds), bound to ``bound`` (the page's link
         token): another page's form, or a form older than a day, does not carry it."""
         issued = str(int(now))
-        mac = hmac.digest(self.keys[0], FORM + f"{bound}:{issued}".encode(), "sha256")[:MAC_BYTES]
-        return f"{issued}.{_encode(mac)}"
+        return f"{issued}.{_form_mac(self.keys[0], bound, issued)}"
 
     def form_token_valid(self, bound: str, token: str, now: float) -> bool:
         issued, _, mac = token.partition(".")
         if not _SECONDS.fullmatch(issued) or not 0 <= now - int(issued) <= FORM_LIFETIME:
             return False
-        wanted = [hmac.digest(k, FORM + f"{bound}:{issued}".encode(), "sha256")[:MAC_BYTES] for k in self.keys]
-        return any(hmac.compare_digest(mac, _encode(w)) for w in wanted)
+        return any(hmac.compare_digest(mac, _form_mac(key, bound, issued)) for key in self.keys)
 
 
 def signer_for(engine: Engine, configured: Sequence[str], store: bool = True) -> Signer:
@@ -121,6 +119,10 @@ def signer_for(engine: Engine, configured: Sequence[str], store: bool = True) ->
         found = session.get(Setting, GENERATED_KEY)
         assert found is not None
         return Signer.from_keys([found.value])
+
+
+def _form_mac(key: bytes, bound: str, issued: str) -> str:
+    return _encode(hmac.digest(key, FORM + f"{bound}:{issued}".encode(), "sha256")[:MAC_BYTES])
 
 
 def _encode(raw: bytes) -> str:

@@ -139,10 +139,9 @@ class Composer:
         if key != prefs.key:
             with self._lock:
                 drafted = key in self.segments
-            frozen = None if drafted else self._frozen_preferences(key)
-            if drafted or frozen is not None:
-                return self._segment(key, lambda: frozen or prefs)
-            key = prefs.key
+            if not drafted:
+                frozen = self._frozen_preferences(key)
+                key, prefs = (key, frozen) if frozen is not None else (prefs.key, prefs)
         return self._segment(key, lambda: prefs)
 
     def _frozen_preferences(self, key: str) -> Preferences | None:

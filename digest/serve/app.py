@@ -148,8 +148,11 @@ class Site:
         return self.page("Link not valid", "<h1>This link is not valid</h1><p>It may have been cut short by your "
                          "mail program. Use the link from the email again.</p>", status=400)  # fmt: skip
 
-    async def not_found(self, _: Request, __: Exception) -> Response:
+    def missing(self) -> Response:
         return self.page("Not found", "<h1>Not found</h1>", status=404)
+
+    async def not_found(self, _: Request, __: Exception) -> Response:
+        return self.missing()
 
     async def server_error(self, _: Request, __: Exception) -> Response:
         return self.page("Error", "<h1>Something went wrong</h1><p>Please try again later.</p>", status=500)
@@ -228,17 +231,14 @@ class Site:
         now = self.clock()
         token = str(request.path_params["token"])
         posted = read_form(form)
-        if not self.signer.form_token_valid(token, str(form.get("csrf") or ""), now.timestamp()):
+        fresh = self.signer.form_token_valid(token, str(form.get("csrf") or ""), now.timestamp())
+        if not fresh or posted.errors:  # shown again as posted, with what is wrong
             shown = await self.db.run(preferences.load, self.engine, link)
             if shown is None:
                 return self.invalid()
-            notice = "This form was out of date, so nothing was saved yet: check your choices and save again."
-            return self._preferences_page(request, link, shown, posted.shown, notice=notice, status=400)
-        if posted.errors:
-            shown = await self.db.run(preferences.load, self.engine, link)
-            if shown is None:
-                return self.invalid()
-            return self._preferences_page(request, link, shown, posted.shown, posted=posted, status=400)
+            stale = "This form was out of date, so nothing was saved yet: check your choices and save again."
+            return self._preferences_page(request, link, shown, posted.shown, notice="" if fresh else stale,
+                                          posted=posted if fresh else None, status=400)  # fmt: skip
         saved = await self.db.run(preferences.save, self.engine, link, posted, now)
         if saved is None:
             return self.invalid()
@@ -251,7 +251,7 @@ class Site:
             notice += f" No email until {shown.paused_until:%-d %B %Y}."
         return self._preferences_page(request, link, shown, choices_of(shown), notice=notice)
 
-    def _preferences_page(self, request: Request, link: Link, shown: preferences.Shown, form: Choices,
+    def _preferences_page(self, request: Request, link: Link, shown: Subscriber, form: Choices,
                           notice: str = "", posted: Posted | None = None, status: int = 200) -> Response:  # fmt: skip
         now = self.clock()
         token = str(request.path_params["token"])
@@ -327,11 +327,9 @@ class Site:
 
     async def archive_issue(self, request: Request) -> Response:
         week = str(request.path_params["week"]).upper()
-        if not _WEEK.fullmatch(week):
-            return self.page("Not found", "<h1>Not found</h1>", status=404)
-        public = await self.db.run(self.archive.issue, week)
+        public = await self.db.run(self.archive.issue, week) if _WEEK.fullmatch(week) else None
         if public is None:
-            return self.page("Not found", "<h1>Not found</h1>", status=404)
+            return self.missing()
         return HTMLResponse(self.pages.render("archive_issue.html", title=public.entry.label, public=public))
 
     async def archive_atom(self, _: Request) -> Response:

@@ -7,7 +7,6 @@ queued: the change takes effect from the next issue."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,49 +16,26 @@ from digest.db import session_scope
 from digest.models import Event, Subscriber
 from digest.serve.links import reader_of
 from digest.serve.preference_form import Posted
-from digest.subscribers.validation import clean_record
-from digest.timeutil import as_utc
+from digest.subscribers.validation import clean_prefs
 from digest.tokens import Link
 
 EVENT = "preferences"
 KEYS = ("roles", "locations", "remote", "seniority", "audience", "name")
 
 
-@dataclass(frozen=True)
-class Shown:
-    """What the page shows of a reader."""
-
-    email: str
-    status: str
-    public_id: str
-    name: str
-    roles: list[str]
-    locations: list[str]
-    remote: bool | None
-    seniority: str
-    audience: str
-    paused_until: datetime | None
-
-
-def _shown(reader: Subscriber) -> Shown:
-    return Shown(
-        reader.email, reader.status, reader.public_id, reader.name, list(reader.roles), list(reader.locations),
-        reader.remote, reader.seniority, reader.audience,
-        as_utc(reader.paused_until) if reader.paused_until else None,
-    )  # fmt: skip
-
-
-def load(engine: Engine, link: Link) -> Shown | None:
+def load(engine: Engine, link: Link) -> Subscriber | None:
+    """The reader the link names, detached from its session (the page reads it after)."""
     with session_scope(engine) as session:
         reader = reader_of(session, link)
-        return _shown(reader) if reader is not None else None
+        if reader is not None:
+            session.expunge(reader)
+        return reader
 
 
-def save(engine: Engine, link: Link, posted: Posted, now: datetime) -> tuple[Shown, list[str]] | None:
+def save(engine: Engine, link: Link, posted: Posted, now: datetime) -> tuple[Subscriber, list[str]] | None:
     """Save a valid form; returns the reader as saved and the names of what changed, or None
     when the link is nobody's."""
-    record = clean_record({"email": "x@example.com", **posted.record})
-    record.pop("email")
+    record = clean_prefs(posted.record)
     with session_scope(engine) as session:
         reader = reader_of(session, link)
         if reader is None:
@@ -67,8 +43,7 @@ def save(engine: Engine, link: Link, posted: Posted, now: datetime) -> tuple[Sho
         changed: dict[str, Any] = {k: v for k, v in record.items() if k in KEYS and getattr(reader, k) != v}
         if posted.pause_weeks is not None:
             until = now + timedelta(weeks=posted.pause_weeks) if posted.pause_weeks else None
-            current = as_utc(reader.paused_until) if reader.paused_until else None
-            if (current is not None and current > now) or until is not None:
+            if (reader.paused_until is not None and reader.paused_until > now) or until is not None:
                 changed["paused_until"] = until.isoformat(timespec="seconds") if until else None
                 reader.paused_until = until
         for key, value in record.items():
@@ -80,4 +55,5 @@ def save(engine: Engine, link: Link, posted: Posted, now: datetime) -> tuple[Sho
             session.add(Event(subscriber_id=reader.id, kind=EVENT, method="page", detail=detail, created_at=now))
         session.add(reader)
         session.flush()
-        return _shown(reader), sorted(changed)
+        session.expunge(reader)
+        return reader, sorted(changed)

@@ -28,7 +28,7 @@ from digest.models import Event, Subscriber, Throttle
 from digest.serve.links import ASKED
 from digest.status import SUPPRESSED, Status
 from digest.subscribers import is_forgotten
-from digest.subscribers.validation import clean_record
+from digest.subscribers.validation import clean_prefs
 
 ADDRESS_MAILS, ADDRESS_WINDOW = 3, timedelta(days=1)
 CLIENT_POSTS, CLIENT_WINDOW = 20, timedelta(hours=1)
@@ -62,6 +62,7 @@ def sign_up(
     returns the reader to mail a confirmation link to, with the time the link answers (0 for
     a double opt-in), or None when nothing is to be mailed."""
     key = _key(secret, "address", email)
+    choices = clean_prefs(record)
     with session_scope(engine) as session:
         if _count(session, key, now - ADDRESS_WINDOW) >= ADDRESS_MAILS:
             return None
@@ -70,17 +71,16 @@ def sign_up(
         if reader is None:
             if is_forgotten(session, email):
                 return None
-            cleaned = clean_record({"email": email, **record})
-            reader = Subscriber(**cleaned, status=status.initial(None, pending=True), created_at=now, updated_at=now)
+            reader = Subscriber(email=email, **choices, status=status.initial(None, pending=True), created_at=now,
+                                updated_at=now)  # fmt: skip
             session.add(reader)
             session.flush()
             session.add(Event(subscriber_id=reader.id, kind="signup", method="form", created_at=now))
         elif reader.status == Status.ACTIVE:
             return None
         elif reader.status == Status.PENDING:
-            for field, value in clean_record({"email": email, **record}).items():
-                if field != "email":
-                    setattr(reader, field, value)
+            for field, value in choices.items():
+                setattr(reader, field, value)
             reader.updated_at = now
         elif reader.status in SUPPRESSED:  # their choices stay as they are until they confirm
             reader.asked_to_return_at = now.replace(microsecond=0)

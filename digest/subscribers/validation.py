@@ -97,6 +97,11 @@ def parse_prefs(pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or key not in PREFERENCE_KEYS:
             raise SubscriberError(f"--pref {pair!r}: expected KEY=VALUE with KEY one of {', '.join(PREFERENCE_KEYS)}")
         record[key] = value
+    return clean_prefs(record)
+
+
+def clean_prefs(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate preference fields alone (no address): ``--pref`` values, a posted form."""
     cleaned = clean_record({"email": "x@example.com", **record})
     cleaned.pop("email")
     return cleaned

@@ -25,7 +25,7 @@ from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
 from digest.models import Delivery, Issue, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.status import Status
-from digest.timeutil import as_utc, utcnow
+from digest.timeutil import utcnow
 
 
 class DeliveryStatus(StrEnum):
@@ -94,12 +94,16 @@ def due(now: datetime) -> Any:
     return or_(col(Subscriber.paused_until).is_(None), col(Subscriber.paused_until) <= now)
 
 
+def _has_row(issue_id: int) -> Any:
+    """The reader (of the outer query) has a row for this issue."""
+    return exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
+
+
 def pausing(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     """Active readers left out of the issue because they pause (no row for it)."""
-    has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
     query = select(func.count()).select_from(Subscriber).where(Subscriber.status == "active", ~due(now or utcnow()))
     with session_scope(engine) as session:
-        return int(session.exec(query.where(~has_row)).one())
+        return int(session.exec(query.where(~_has_row(issue_id))).one())
 
 
 def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
@@ -107,12 +111,11 @@ def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     pausing. A pause or a change of preferences made later leaves the row as it is: it takes
     effect from the next issue."""
     now = now or utcnow()
-    has_row = exists().where(col(Delivery.issue_id) == issue_id, col(Delivery.subscriber_id) == Subscriber.id)
     values: list[Any] = [literal(issue_id), Subscriber.id, literal(str(DeliveryStatus.QUEUED)), literal(0),
                          literal(""), literal(now, UTCDateTime), Subscriber.segment_key]  # fmt: skip
     # ids in the order senders claim rows (segment, then reader): a window's rows share a
     # few pages, so recording outcomes stays cheap when the list outgrows the page cache
-    rows = select(*values).where(Subscriber.status == "active", due(now), ~has_row)
+    rows = select(*values).where(Subscriber.status == "active", due(now), ~_has_row(issue_id))
     rows = rows.order_by(col(Subscriber.segment_key), col(Subscriber.id))
     columns = ["issue_id", "subscriber_id", "status", "attempts", "reply", "updated_at", "segment_key"]
     with session_scope(engine) as session:
@@ -301,12 +304,7 @@ def sent_issues(engine: Engine) -> dict[int, datetime]:
     )
     with connection(engine) as conn:
         rows = conn.execute(select(Issue.id, first.label("first")))
-        return {int(issue_id): _moment(at) for issue_id, at in rows if at is not None}
-
-
-def _moment(value: Any) -> datetime:
-    """A time read through a bare subquery: SQLite gives it back as text."""
-    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
+        return {int(issue_id): at for issue_id, at in rows if at is not None}
 
 
 def load(engine: Engine, ids: Sequence[int]) -> list[Claimed]:
