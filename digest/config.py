@@ -47,6 +47,22 @@ _WARNED: set[str] = set()  # short older keys already warned of in this process
 log = logging.getLogger("digest.config")
 
 
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+MIN_CONTRAST = 4.5  # WCAG AA for body text: white on the accent's buttons, the accent on white
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours (1 to 21)."""
+
+    def luminance(colour: str) -> float:
+        r, g, b = ((c / 255) for c in (int(colour[i : i + 2], 16) for i in (1, 3, 5)))
+        r, g, b = ((c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4) for c in (r, g, b))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -62,6 +78,9 @@ class Newsletter(_Strict):
     postal_address: str = ""
     archive: bool = Field(True, description="digest serve publishes the sent issues at /archive/ (with feeds)")
     reply_to: str | None = None
+    accent_color: str = Field("#5b21b6", description="#rrggbb: the brand line and the call-to-action buttons")
+    logo_url: str | None = Field(None, description="https:// image shown above the title instead of the name")
+    logo_width: int = Field(160, ge=16, le=560, description="the logo's width in pixels (its height follows)")
     misfire_grace_hours: float = Field(6, ge=0, description="a run missed while down runs on start within this")
     retry_minutes: float = Field(
         1, gt=0, description="a failed weekly run is retried after this, then after twice as long each time "
@@ -74,6 +93,29 @@ class Newsletter(_Strict):
         _, address = parseaddr(value)
         if "@" not in address or any(c in value for c in "\r\n\0"):
             raise ValueError("not an email address such as 'Name <digest@example.com>'")
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent(cls, value: str) -> str:
+        if not HEX_COLOUR.fullmatch(value):
+            raise ValueError("not a colour such as '#5b21b6' (# and six hex digits)")
+        ratio = contrast(value, "#ffffff")
+        if ratio < MIN_CONTRAST:
+            raise ValueError(
+                f"too light: white button text on it, and it on a white page, would have a contrast of "
+                f"{ratio:.1f}:1; {MIN_CONTRAST}:1 is the least that reads well (try a darker shade)"
+            )
+        return value.lower()
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc or any(c in value for c in "\r\n\t \"'<>"):
+            raise ValueError("not an https:// image URL (mail clients block images over plain http)")
         return value
 
     @field_validator("schedule")

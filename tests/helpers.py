@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable
 from datetime import datetime
 
+import pytest
 from sqlalchemy import Engine
 
 from digest.config import Config
@@ -41,3 +44,16 @@ def add_reader(
 def ingest_samples(engine: Engine, config: Config, now: datetime | None = None) -> None:
     report = ingest(engine, config, now=now)
     assert report.errors == 0, report
+
+
+def require_program(program: str, how: str) -> str:
+    """The program's path. Missing: the test is skipped on a developer's machine, and fails
+    under .ci/run (DIGEST_REQUIRE_TOOLS=1), which installs every program the tests use."""
+    found = shutil.which(program) or next(
+        (p for p in (f"/usr/bin/{program}", f"/usr/sbin/{program}") if os.path.exists(p)), None
+    )
+    if found:
+        return found
+    if os.environ.get("CI") or os.environ.get("DIGEST_REQUIRE_TOOLS"):
+        pytest.fail(f"{program} is not installed; {how}")
+    pytest.skip(f"{program} is not installed ({how})")

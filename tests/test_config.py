@@ -32,6 +32,10 @@ GOOD_SOURCE = "  - {name: ok, url: feed.xml}\n"
         ("sources: [\n", "sources.yaml: line 2: not valid YAML"),
         ("- just\n- a list\n", "sources.yaml: expected a mapping"),
         ("ranking: {match: lots}\n", "sources.yaml: ranking.match: Input should be a valid number"),
+        ("newsletter: {accent_color: purple}\n", "newsletter.accent_color: not a colour such as '#5b21b6'"),
+        ("newsletter: {accent_color: '#fde047'}\n", "newsletter.accent_color: too light: white button text on it"),
+        ("newsletter: {logo_url: 'http://cdn.example.com/l.png'}\n", "newsletter.logo_url: not an https:// image"),
+        ("newsletter: {logo_url: 'https://x.example/a\"b.png'}\n", "newsletter.logo_url: not an https:// image"),
     ],
 )  # fmt: skip
 def test_mistakes_are_one_line_naming_the_field(text: str, message: str) -> None:

@@ -103,7 +103,7 @@ def test_leadership_words_lead_only_where_a_title_names_a_rank() -> None:
             job(3, "Head of Product", "C")]  # fmt: skip
     leaders = rank_jobs(jobs, Preferences.of(roles=["product leadership"]), Ranking(), NOW, 10)
     pms = rank_jobs(jobs, Preferences.of(roles=["product manager"]), Ranking(), NOW, 10)
-    assert [p.id for p in leaders] == [3, 2] and leaders[1].reasons[0] == "Related: product manager"
+    assert [p.id for p in leaders] == [3, 2] and leaders[1].reasons[0] == "Close to your roles: product manager"
     assert pms[0].id == 2 and pms[0].reasons[0] == "Matches your roles: product manager"
     assert 1 not in [p.id for p in pms]
 
@@ -127,7 +127,7 @@ def test_a_role_mentioned_in_passing_is_a_related_pick() -> None:
     jobs = [job(1, "Product Success Manager (Product management experience required)"),
             job(2, "Product Success Manager", "B")]  # fmt: skip
     picks = rank_jobs(jobs, Preferences.of(roles=["product manager"]), Ranking(), NOW, 10)
-    assert [p.id for p in picks] == [1] and picks[0].reasons[0] == "Related: product manager"
+    assert [p.id for p in picks] == [1] and picks[0].reasons[0] == "Close to your roles: product manager"
 
 
 def test_a_role_of_stop_words_alone_is_no_role() -> None:
@@ -152,7 +152,7 @@ def test_related_roles_fill_an_email_and_say_so() -> None:
     picks = rank_jobs(jobs, Preferences.of(roles=["product manager"]), Ranking(), NOW, 10)
     assert [p.id for p in picks] == [1, 2]
     assert picks[0].reasons[0] == "Matches your roles: product manager"
-    assert picks[1].reasons[0] == "Related: product leadership"
+    assert picks[1].reasons[0] == "Close to your roles: product leadership"
     assert dict(picks[1].detail)["tier"] == "related"
 
 
@@ -165,7 +165,7 @@ def test_a_free_text_role_needs_its_noun_in_the_title() -> None:
     ]
     picks = rank_jobs(jobs, Preferences.of(roles=["back-end engineer"]), Ranking(), NOW, 10)
     assert [p.id for p in picks] == [2, 3, 4] or [p.id for p in picks] == [3, 2, 4]
-    assert picks[2].reasons[0] == "Related: back-end engineer"
+    assert picks[2].reasons[0] == "Close to your roles: back-end engineer"
 
 
 def test_level_and_pay_read_against_the_table() -> None:

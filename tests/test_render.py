@@ -63,7 +63,9 @@ def test_hostile_feed_content_never_reaches_the_email(engine: Engine, tmp_path: 
                 "display:none}", "alert("):  # fmt: skip
         assert bad not in html, bad
     assert "<style>" in html and html.count("<style") == 1  # only our own @media rules
-    assert "&lt;img src=x" in html or "hi &lt;img" in html
+    assert "hi there," in html, "a name no name is written with is not used to greet"
+    add_reader(engine, "team@example.com", "R&D Hiring Team")
+    assert "Hi R&amp;D Hiring Team," in composer.email_for(reader(engine, "team@example.com")).html
     raw = composer.message_for(reader(engine, "x@example.com"), MONDAY)
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\nBcc:" not in head and b"\nX-Injected" not in head, "CR/LF in feed titles never make headers"
@@ -127,9 +129,8 @@ def test_eml_is_a_proper_multipart_message(composer: Composer, engine: Engine) -
     assert message.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
     assert message["To"] == "Ada Lovelace <ada@example.com>" and "Product People Weekly" in message["From"]
-    assert message["Subject"].startswith("Product People Weekly: ") and message["Message-ID"].startswith(
-        "<digest.2026-W48."
-    )
+    assert len(message["Subject"]) <= 60 and "at Ledgerly" in message["Subject"]
+    assert message["Message-ID"].startswith("<digest.2026-W48.")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     raw_header = re.search(rb"^List-Unsubscribe: (.*)\r\n", raw, re.MULTILINE)
     assert raw_header and re.fullmatch(rb"<http://localhost:8000/u/[A-Za-z0-9_-]+>", raw_header.group(1))
@@ -148,7 +149,7 @@ def test_a_message_stuffed_for_smtp_is_the_message_dot_stuffed(composer: Compose
     whole message, also when a reader's own values put a dot at the start of a line."""
     from digest.render.mime import dot_stuffed
 
-    add_reader(engine, "dot@example.com", "." + "." * 80 + " Dot")
+    add_reader(engine, "dot@example.com", ".NET Platform Team")  # greeted by the whole name, which starts a piece
     for address in ("ada@example.com", "dot@example.com"):
         plain = composer.message_for(reader(engine, address), MONDAY)
         stuffed = composer.message_for(reader(engine, address), MONDAY, stuffed=True)
@@ -177,7 +178,7 @@ def test_crlf_in_a_feed_title_never_makes_a_header(engine: Engine, tmp_path: Pat
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\nBcc:" not in head and b"\nX-Injected" not in head
     subject = email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
-    assert subject == "Product People Weekly: PM Bcc: victim@evil.example X-Injected: yes at Evil"
+    assert subject == "PM Bcc: victim@evil.example X-Injected: yes at Evil"
 
 
 def render_golden(engine: Engine, config: Config) -> dict[str, str]:
@@ -216,3 +217,27 @@ def test_preview_finds_a_reader_however_their_address_is_written(
     for written in ("zoe@bücher.example", "ZOE@BÜCHER.EXAMPLE", "zoe@xn--bcher-kva.example"):
         text = render_preview(engine, sample_config, "2026-W48", written, "text").decode()
         assert "Zoë" in text and "zoe@xn--bcher-kva.example" in text, written
+
+
+def test_the_frame_outlook_and_the_brand_slot(engine: Engine, tmp_path: Path) -> None:
+    """One DOCTYPE; Outlook's 600 px conditional table and the container's width="600" kept
+    (premailer once made it "100%"); a preheader hidden every way a client honours and never
+    low-contrast text; the logo and accent colour from newsletter:; a call to action per card."""
+    config = config_for(tmp_path, "newsletter: {min_items: 1, logo_url: 'https://cdn.example.com/l.png', "
+                        "logo_width: 120, accent_color: '#0F766E'}\nsources:\n  - {name: t, url: t.rss}\n")  # fmt: skip
+    (tmp_path / "t.rss").write_text((ROOT / "samples" / "product-jobs.rss").read_text())
+    ingest_samples(engine, config, now=MONDAY - timedelta(hours=1))
+    add_reader(engine, "x@example.com", "Ada")
+    build_issue(engine, config, now=MONDAY)
+    page = Composer.open(engine, config, find_issue(engine, "2026-W48")).email_for(reader(engine, "x@example.com")).html
+    assert page.startswith("<!DOCTYPE html>\n<html") and page.count("<!DOCTYPE") == 1
+    assert re.search(r'<!--\[if mso\]><table role="presentation" align="center" width="600"', page)
+    assert re.search(r'<table role="presentation" class="container"[^>]* width="600"', page)
+    preheader = re.search(r'<div class="preheader" style="([^"]*)"', page)
+    assert preheader and "mso-hide:all" in preheader.group(1) and "font-size:0" in preheader.group(1)
+    assert "color" not in preheader.group(1), "no text coloured like the page (SpamAssassin HTML_FONT_LOW_CONTRAST)"
+    assert '<img class="logo" src="https://cdn.example.com/l.png" width="120" alt="Product People Weekly"' in page
+    assert re.search(r'class="ctacell"[^>]*background-color:#0f766e', page)
+    assert "color: #0f766e !important" not in page and re.search(r"\.brand \{\s*color: #[0-9a-f]{6} !important", page)
+    cards = page.count('class="card"')
+    assert cards and page.count(">View job</a>") == cards

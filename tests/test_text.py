@@ -8,8 +8,7 @@ import pytest
 
 from digest.ingest.formats.titles import choose_pattern, split_title
 from digest.ingest.profiles import parse_profiles
-from digest.ingest.salary import parse_salary
-from digest.text import absolute_url, fix_mojibake, html_to_text, one_line, sanitise_html
+from digest.text import absolute_url, fix_mojibake, html_to_text, one_line, parse_salary, sanitise_html
 from digest.timeutil import parse_date, plausible
 
 HOSTILE = """<p onclick="steal()">Hello <script>alert(1)</script>

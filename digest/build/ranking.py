@@ -6,7 +6,7 @@ match = role (1 for the reader's role, 0.4 for a related one, + 0.5 x text relev
         + place (remote, location) + level (the reader's seniority)
 
 A reader who names roles gets the postings (and people) of those roles first; when they run
-out, related roles fill the email, shown as such ("Related: product leadership"). Roles are
+out, related roles fill the email, shown as such ("Close to your roles: product leadership"). Roles are
 read by the role model (``digest.build.roles``), text relevance by BM25 over stemmed words
 (``digest.build.relevance``). A reader with no roles gets the product roles first. Pure
 functions over candidates: no database here.
@@ -371,7 +371,7 @@ def _explain(index: Index, scored: Scored, i: int, kind: str, prefs: Preferences
     elif scored.matches:
         related = next(m for m in scored.matches if m.tiers[i] == RELATED)
         mentioned = related.mentions is not None and related.mentions[i]
-        reasons.append(f"Mentions {related.via[i]}" if mentioned else f"Related: {related.via[i]}")
+        reasons.append(f"Mentions {related.via[i]}" if mentioned else f"Close to your roles: {related.via[i]}")
     elif index.product[i]:
         reasons.append("Product role: " + _family_words(index.roles[i]))
     if prefs.remote and index.remote[i]:

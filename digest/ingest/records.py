@@ -10,8 +10,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from digest.ingest.salary import Salary, parse_salary
-from digest.text import absolute_url, fix_mojibake, html_to_text, one_line, sanitise_html, summarise
+from digest.text import (
+    Salary,
+    absolute_url,
+    fix_mojibake,
+    html_to_text,
+    one_line,
+    parse_salary,
+    sanitise_html,
+    summarise,
+)
 
 REMOTE_ONLY_BOARDS = (
     "weworkremotely.com", "remotive.com", "remoteok.com", "remoteok.io",

@@ -23,7 +23,7 @@ from digest.preferences import Preferences
 from digest.publicid import SAMPLE_PUBLIC_ID, new_public_id
 from digest.render.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
 from digest.render.renderer import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
-from digest.text import summarise
+from digest.render.words import card_summary
 from digest.timeutil import utcnow
 from digest.tokens import Signer, signer_for
 
@@ -49,10 +49,10 @@ class Addressee(Protocol):
 
 def _job_view(job: Job) -> JobView:
     assert job.id is not None
+    salary = salary_text(job.salary_min, job.salary_max, job.salary_currency)
     return JobView(
         id=job.id, title=job.title, company=job.company, location=job.location, remote=job.remote,
-        salary=salary_text(job.salary_min, job.salary_max, job.salary_currency), url=job.url,
-        summary=summarise(job.summary, CARD_SUMMARY_CHARS),
+        salary=salary, url=job.url, summary=card_summary(job.summary, CARD_SUMMARY_CHARS, salary_shown=bool(salary)),
     )  # fmt: skip
 
 

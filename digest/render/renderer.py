@@ -15,6 +15,7 @@ import html
 import logging
 import re
 import secrets
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -26,7 +27,10 @@ from digest.build.ranking import Pick
 from digest.config import Config
 from digest.errors import ConfigError
 from digest.preferences import Preferences
+from digest.render.colours import dark_mode_accent
+from digest.render.words import Lead, cut_at_word, greeting_name, intro, subject_and_preheader
 
+TEXT_WIDTH = 72  # columns of the plain-text part
 MAX_HTML_BYTES = 100_000  # Gmail clips messages at about 102 KB
 READER_FIELD_ROOM = 2_000  # bytes kept free for the reader's name, address and link
 _CARD = re.compile(r"<!--card:(\S+?)-->(.*?)<!--/card:\1-->", re.DOTALL)
@@ -47,6 +51,13 @@ class JobView:
     summary: str
     why: str = ""
 
+    @property
+    def meta(self) -> str:
+        """Company, place, remote and pay, as the card's second line says them."""
+        remote = self.remote and "remote" not in self.location.lower()
+        parts = (self.company or "Company not named", self.location, "Remote" if remote else "", self.salary)
+        return " · ".join(p for p in parts if p)
+
 
 @dataclass(frozen=True)
 class PersonView:
@@ -57,6 +68,10 @@ class PersonView:
     skills: tuple[str, ...]
     url: str
     why: str = ""
+
+    @property
+    def meta(self) -> str:
+        return " · ".join(p for p in (self.headline, self.location) if p)
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,10 @@ def salary_text(low: int | None, high: int | None, currency: str | None) -> str:
     def money(value: int) -> str:
         return f"{symbol}{value // 1000}k" if value % 1000 == 0 else f"{symbol}{value:,}"
 
-    return money(low) if low == high else f"{money(low)}–{money(high)}"
+    if low == high:
+        return money(low)
+    high_text = money(high)
+    return f"{money(low)}–{high_text.removeprefix(symbol) if symbol.endswith(' ') else high_text}"
 
 
 def week_label(week: str) -> str:
@@ -119,7 +137,7 @@ def template_environment(config: Config) -> Environment:
     dirs = config.template_dirs()
     if not dirs:
         raise ConfigError("no email templates found (templates/email/ next to sources.yaml, or the packaged ones)")
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader([str(d) for d in dirs]),
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
         undefined=StrictUndefined,
@@ -127,20 +145,35 @@ def template_environment(config: Config) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["wrap"] = wrap
+    return env
+
+
+def wrap(text: str, indent: int, width: int = TEXT_WIDTH) -> str:
+    """Plain text folded at ``width`` columns, lines after the first indented by ``indent``
+    (the template writes the first line's indent itself). Long words such as URLs stay whole."""
+    lines = textwrap.wrap(" ".join(str(text).split()), width - indent, break_long_words=False, break_on_hyphens=False)
+    return ("\n" + " " * indent).join(lines)
 
 
 def inline_css(document: str) -> str:
-    """premailer: styles into attributes; @media rules stay behind in <style>."""
+    """premailer: styles into attributes; @media rules stay behind in <style>, keeping their
+    !important (without it the inlined styles would win and no phone or dark-mode rule would
+    ever apply). width and height attributes stay as the template wrote them: premailer would
+    turn the 600 px container's width="600" into "100%", and Outlook for Windows reads only
+    the attribute."""
     inliner = premailer.Premailer(
         document,
         keep_style_tags=False,
         remove_classes=False,
+        strip_important=False,
+        disable_basic_attributes=["width", "height"],
         disable_validation=True,
         disable_link_rewrites=True,
         allow_network=False,
         cssutils_logging_level=logging.CRITICAL,
     )
-    return "<!DOCTYPE html>\n" + str(inliner.transform())
+    return str(inliner.transform())
 
 
 @dataclass
@@ -165,6 +198,7 @@ class Renderer:
     def _context(self, **extra: object) -> dict[str, object]:
         return {
             "newsletter": self.config.newsletter,
+            "accent_dark": dark_mode_accent(self.config.newsletter.accent_color),
             "week_label": week_label(self.week),
             "fields": self.fields,
             **extra,
@@ -242,20 +276,9 @@ class Renderer:
 
     def _words(self, jobs: Sequence[JobView], people: Sequence[PersonView]) -> tuple[str, str, str]:
         """Subject, preheader and intro: honest about what is inside."""
-        name = self.config.newsletter.name
-        counts = " and ".join(
-            part for part in (_count(len(jobs), "new job"), _count(len(people), "person", "people")) if part
-        )
-        if jobs:
-            lead = f"{jobs[0].title} at {jobs[0].company}" if jobs[0].company else jobs[0].title
-            subject = f"{lead}" + (f" + {len(jobs) - 1} more jobs" if len(jobs) > 1 else "")
-        elif people:
-            subject = f"{_count(len(people), 'product person', 'product people')} to meet this week"
-        else:
-            subject = "nothing new this week"
-        preheader = f"{counts or 'Nothing new'} this week" + (f", starting with {jobs[0].title}." if jobs else ".")
-        intro = f"here {'is' if len(jobs) + len(people) == 1 else 'are'} {counts or 'no new picks'} picked for you."
-        return _single_line(f"{name}: {subject}", 150), _single_line(preheader, 200), intro
+        lead = Lead(jobs[0].title, jobs[0].company, jobs[0].salary) if jobs else None
+        subject, preheader = subject_and_preheader(lead, len(jobs), len(people))
+        return subject, preheader, intro(len(jobs), len(people))
 
     @property
     def reader_tokens(self) -> tuple[str, ...]:
@@ -264,9 +287,9 @@ class Renderer:
 
     def reader_values(self, reader: Reader) -> dict[str, str]:
         """Each reader token's value, as plain text (escape it for HTML)."""
-        greeting = reader.name.split()[0] if reader.name.strip() else "there"
-        values = (greeting, reader.email, reader.unsubscribe_url, reader.preferences_url, reader.view_url)
-        return {token: _single_line(value, 300) for token, value in zip(self.reader_tokens, values, strict=True)}
+        name = greeting_name(reader.name)
+        values = (name, reader.email, reader.unsubscribe_url, reader.preferences_url, reader.view_url)
+        return {token: cut_at_word(value, 300) for token, value in zip(self.reader_tokens, values, strict=True)}
 
     def personalise(self, draft: Draft, reader: Reader) -> Email:
         """Fill in the reader's fields (escaped for HTML) into the segment's draft."""
@@ -274,14 +297,3 @@ class Renderer:
         for token, value in self.reader_values(reader).items():
             page, text = page.replace(token, html.escape(value)), text.replace(token, value)
         return Email(draft.subject, draft.preheader, page, text)
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    if n == 0:
-        return ""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
-def _single_line(value: str, limit: int) -> str:
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from digest.config import SourceSettings
 from digest.ingest.formats.jsondata import as_list, as_text, dig, items_at
 from digest.ingest.records import RawJob, pick
-from digest.ingest.salary import Salary, parse_salary
+from digest.text import Salary, parse_salary
 from digest.timeutil import parse_date
 
 

@@ -9,8 +9,7 @@ from digest.config import SourceSettings
 from digest.errors import ParseError
 from digest.ingest.formats.jsondata import as_list, as_text, dig, items_at
 from digest.ingest.records import RawJob
-from digest.ingest.salary import Salary
-from digest.text import html_to_text
+from digest.text import Salary, html_to_text
 from digest.timeutil import parse_date
 
 
