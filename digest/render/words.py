@@ -15,7 +15,7 @@ _TEAM = re.compile(
     r"\b(?:team|hiring|recruit\w*|talent|careers|jobs|hr|people ops|inc|ltd|llc|gmbh|plc|at)\b|&|\d",
     re.IGNORECASE,
 )
-_NAME_CHARS = re.compile(r"[^\W_]|[ .'’&,-]")  # letters, digits and what names and teams are written with
+_NAME = re.compile(r"(?:[^\W_]|[ .'’&,-])+")  # letters, digits and what names and teams are written with
 _HONORIFICS = {"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "sir", "dame"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“(\[]?[A-Z0-9£$€])")
 _BULLET = re.compile(r"\s*[•·▪●◦‣∙]\s+")
@@ -26,7 +26,7 @@ def greeting_name(name: str) -> str:
     whole name ("Hiring Team at Ledgerly"); "there" when there is no name to use (none, an
     address, or characters no name is written with)."""
     name = " ".join(name.split())
-    if not name or not all(_NAME_CHARS.match(c) for c in name):
+    if not _NAME.fullmatch(name):
         return "there"
     if _TEAM.search(name):
         return name if len(name) <= GREETING_CHARS else "there"
@@ -99,7 +99,7 @@ def _short_title(title: str) -> str:
 def subject_and_preheader(lead: Lead | None, jobs: int, people: int) -> tuple[str, str]:
     """A subject of at most SUBJECT_CHARS that names the top job, and a preheader that carries
     what the subject had no room for."""
-    counts = " and ".join(p for p in (count(jobs, "new job"), count(people, "person", "people")) if p)
+    counts = _counts(jobs, people)
     if lead is None:
         subject = f"{count(people, 'product person', 'product people')} to meet this week" if people else ""
         subject = subject or "Nothing new this week"
@@ -124,6 +124,10 @@ def subject_and_preheader(lead: Lead | None, jobs: int, people: int) -> tuple[st
     return cut_at_word(subject, SUBJECT_CHARS), cut_at_word(preheader, PREHEADER_CHARS)
 
 
+def _counts(jobs: int, people: int) -> str:
+    return " and ".join(p for p in (count(jobs, "new job"), count(people, "person", "people")) if p)
+
+
 def intro(jobs: int, people: int) -> str:
-    counts = " and ".join(p for p in (count(jobs, "new job"), count(people, "person", "people")) if p)
+    counts = _counts(jobs, people)
     return f"here {'is' if jobs + people == 1 else 'are'} {counts or 'no new picks'} picked for you."
