@@ -43,6 +43,8 @@ PROFILE_FORMATS = ("jsonl", "json", "csv")
 DEFAULT_DATABASE_URL = "sqlite:///digest.db"
 DEFAULT_SMTP_URL = "maildir:./outbox"
 MIN_KEY_BYTES = 32
+HOOK_VARIABLES = ("DIGEST_SES_TOPIC_ARNS", "DIGEST_SNS_CERT_HOSTS", "DIGEST_SNS_CAFILE", "DIGEST_POSTMARK_WEBHOOK_AUTH",
+                  "DIGEST_SENDGRID_WEBHOOK_KEY", "DIGEST_MAILGUN_SIGNING_KEY")  # fmt: skip
 _WARNED: set[str] = set()  # short older keys already warned of in this process
 log = logging.getLogger("digest.config")
 
@@ -250,6 +252,11 @@ class DeliverySettings(_Strict):
         10, ge=1, description="refusals about us (login, policy, size...) of one kind in a row: the run stops"
     )
     helo: str | None = Field(None, description="the EHLO name (default: this host's fully qualified name)")
+    return_path: str | None = Field(
+        None,
+        description="the envelope sender, where bounces go: bounces@example.com, or VERP bounces+{token}@example.com "
+        "(default: the From address)",
+    )
     dkim: Dkim | None = None
     seed_readers: str | None = Field(None, description="CSV imported when the list is empty (demos)")
 
@@ -263,6 +270,19 @@ class DeliverySettings(_Strict):
             )
         return data
 
+    @field_validator("return_path")
+    @classmethod
+    def _return_path(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        local, at, domain = value.rpartition("@")
+        plain = local.replace(VERP_TOKEN, "")
+        if not at or not _LOCAL_PART.fullmatch(plain) or not _HOSTNAME.fullmatch(domain) or "{" in plain:
+            raise ValueError("not an address such as bounces@example.com or bounces+{token}@example.com")
+        if VERP_TOKEN in local and (local.count(VERP_TOKEN) > 1 or len(local) - len(VERP_TOKEN) + VERP_LENGTH > 64):
+            raise ValueError(f"{{token}} may appear once, with at most {64 - VERP_LENGTH} other characters before @")
+        return value
+
     @field_validator("helo")
     @classmethod
     def _helo(cls, value: str | None) -> str | None:
@@ -273,7 +293,28 @@ class DeliverySettings(_Strict):
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+VERP_TOKEN = "{token}"  # where a VERP return path names the message (digest.deliver.returnpath)
+VERP_LENGTH = 48  # characters of that token
 _ADDRESS_LITERAL = re.compile(r"\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]")
+
+
+class Bounces(_Strict):
+    """Where bounces, complaints and auto-replies arrive (``digest bounces``)."""
+
+    maildir: str | None = Field(None, description="a Maildir folder; relative to sources.yaml")
+    imap: str | None = Field(None, description="imaps://user:pass@host[:port]/FOLDER (or DIGEST_BOUNCES_IMAP_URL)")
+    after_send: bool = Field(False, description="the scheduler reads the mailbox after each send")
+    processed_folder: str = Field("digest-processed", min_length=1, max_length=100, description="IMAP: reports read")
+    unmatched_folder: str = Field("digest-unmatched", min_length=1, max_length=100, description="IMAP: for review")
+
+    @model_validator(mode="after")
+    def _one_mailbox(self) -> Bounces:
+        if self.maildir and self.imap:
+            raise ValueError("give maildir: or imap:, not both")
+        if self.imap is not None and not self.imap.startswith(("imap://", "imaps://")):
+            raise ValueError("imap: is imaps://user:pass@host[:port]/FOLDER (or imap://...?starttls=true)")
+        return self
 
 
 class SourcesFile(_Strict):
@@ -282,6 +323,7 @@ class SourcesFile(_Strict):
     ranking: Ranking = Ranking()
     ingest: Ingest = Ingest()
     delivery: DeliverySettings = DeliverySettings()
+    bounces: Bounces = Bounces()
 
     @field_validator("sources")
     @classmethod
@@ -319,6 +361,8 @@ class Settings:
     smtp_url: str = DEFAULT_SMTP_URL
     base_url: str = "http://localhost:8000"
     secret_keys: tuple[str, ...] = ()
+    bounces_imap_url: str | None = field(default=None, repr=False)  # DIGEST_BOUNCES_IMAP_URL: holds a password
+    hook_env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the webhooks' secrets (feedback.hooks)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -333,6 +377,8 @@ class Settings:
             smtp_url=env.get("DIGEST_SMTP_URL") or DEFAULT_SMTP_URL,
             base_url=base_url,
             secret_keys=keys,
+            bounces_imap_url=env.get("DIGEST_BOUNCES_IMAP_URL") or None,
+            hook_env={k: v for k, v in env.items() if k in HOOK_VARIABLES},
         )
 
 

@@ -12,6 +12,8 @@ it into one ``Error: ...`` line and a non-zero exit. Anything else is a bug.
     ├── TransportError     the mail server cannot be reached or refuses us altogether
     ├── RelayRefused       the mail server refused message after message, not for the readers' sake
     ├── BadToken           a link's token is damaged, forged or made for another purpose
+    ├── HookRefused        a provider's webhook request not acted on: its HTTP status and why
+    │                      (defined with the hooks, ``digest.feedback.hooks``)
     └── InputError         a bad value given on the command line or in a file
         ├── SubscriberError  a bad address or subscriber value (with its line in a file)
         └── SendAborted      a send the mail server or the database stopped (carries its report)

@@ -219,3 +219,19 @@ class Throttle(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=64, index=True)
     at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class Feedback(SQLModel, table=True):
+    """A report that arrived after a send (a bounce, a delay, a complaint, an auto-reply, or
+    mail nobody could tie to a delivery), from a mailbox or a provider's webhook; recorded
+    once, by its own id, so reading it again changes nothing."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=255)  # "mail:<the report's Message-ID>", "ses:<event id>"...
+    source: str = Field(max_length=16)  # maildir | imap | ses | postmark | sendgrid | mailgun
+    kind: str = Field(max_length=16)  # hard | soft | complaint | auto_reply | ignored | unmatched
+    subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", ondelete="CASCADE", index=True)
+    issue_id: int | None = Field(default=None, foreign_key="issue.id", ondelete="SET NULL", index=True)
+    status: str = Field(default="", max_length=16)  # the enhanced status code, 5.1.1
+    detail: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)

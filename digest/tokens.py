@@ -8,6 +8,10 @@ another database), the issue's id, and an HMAC-SHA256 over the purpose and both,
 refused for another. Several keys may be given: the first signs and must be 32 bytes or
 more; all verify (rotation). Tokens do not expire: an unsubscribe link must work for ever.
 
+A return path's token (VERP, ``bounces+TOKEN@example.com``) names the same reader and issue
+in 48 base32 characters of any letter case, since a relay may fold a local part: the public
+id, a 4-byte issue id and a 10-byte MAC (80 bits) under its own purpose.
+
 Links mailed before readers had public ids (43 characters, naming the row id) still verify;
 they act only on a reader who existed when public ids came in (see ``digest.serve.links``)."""
 
@@ -31,6 +35,11 @@ from digest.errors import BadToken
 from digest.models import Setting
 
 PURPOSES = {"unsubscribe": b"U", "resubscribe": b"R", "confirm": b"C", "preferences": b"P", "view": b"V"}
+RETURN = b"B"  # a return path's MAC: never a link's
+MESSAGE = b"M"  # a Message-ID's MAC
+_RETURN_IDS = struct.Struct(">16sI")  # public id, issue id
+_RETURN_MAC = 10
+_BASE32 = re.compile(r"[a-z2-7]{48}")
 FORM = b"F"  # a form token's MAC: never a link's
 FORM_LIFETIME = 24 * 3600  # a form filled in within a day of opening it
 _SECONDS = re.compile(r"[0-9]{1,12}")
@@ -84,6 +93,34 @@ class Signer:
         if ids is _LEGACY_IDS:
             return Link(None, int(issue_id), legacy_row_id=int(reader))
         return Link(reader.hex(), int(issue_id))
+
+    def return_token(self, public_id: str, issue_id: int) -> str:
+        """The token of a VERP return path: 48 characters, a-z and 2-7."""
+        packed = _RETURN_IDS.pack(bytes.fromhex(public_id), issue_id)
+        mac = hmac.digest(self.keys[0], RETURN + packed, "sha256")[:_RETURN_MAC]
+        return base64.b32encode(packed + mac).decode().lower()
+
+    def verify_return(self, token: str) -> Link:
+        """The reader and issue a genuine return-path token names, whatever its letter case; BadToken otherwise."""
+        token = token.lower()
+        if not _BASE32.fullmatch(token):
+            raise BadToken("not a return-path token")
+        raw = base64.b32decode(token.upper())
+        packed, mac = raw[: _RETURN_IDS.size], raw[_RETURN_IDS.size :]
+        macs = (hmac.digest(key, RETURN + packed, "sha256")[:_RETURN_MAC] for key in self.keys)
+        if not any(hmac.compare_digest(mac, expected) for expected in macs):
+            raise BadToken("this return-path token is not valid")
+        reader, issue_id = _RETURN_IDS.unpack(packed)
+        return Link(reader.hex(), int(issue_id))
+
+    def message_tag(self, week: str, public_id: str, key: bytes | None = None) -> str:
+        """The MAC a Message-ID carries (16 characters, a-z and 2-7), so a bounce report that
+        cites one is known to cite a message we made, not one guessed from a public id."""
+        mac = hmac.digest(key or self.keys[0], MESSAGE + f"{week}.{public_id.lower()}".encode(), "sha256")[:10]
+        return base64.b32encode(mac).decode().lower()
+
+    def message_tag_valid(self, week: str, public_id: str, tag: str) -> bool:
+        return any(hmac.compare_digest(tag.lower(), self.message_tag(week, public_id, key)) for key in self.keys)
 
     def form_token(self, bound: str, now: float) -> str:
         """A token for a form shown at ``now`` (seconds), bound to ``bound`` (the page's link

@@ -43,6 +43,7 @@ class MailSink:
     connections: int = 0
     helos: list[str] = field(default_factory=list)  # the name given in each EHLO
     mail_options: list[list[str]] = field(default_factory=list)  # the parameters of each MAIL FROM
+    senders: dict[str, str] = field(default_factory=dict)  # recipient: the envelope sender of their last message
     quits: int = 0
     port: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -138,6 +139,7 @@ class MailSink:
             return str(reply)
         with self.lock:
             self.messages.append((rcpt, envelope.original_content))
+            self.senders[rcpt] = envelope.mail_from
         return "250 2.0.0 queued"
 
 

@@ -11,7 +11,20 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "digest"
 # Stages in the order data flows; a module imports only from its own stage or an earlier one.
-LAYERS = ["kernel", "ingest", "build", "render", "deliver", "subscribers", "serve", "week", "check", "schedule", "cli"]
+LAYERS = [
+    "kernel",
+    "ingest",
+    "build",
+    "render",
+    "deliver",
+    "subscribers",
+    "feedback",
+    "serve",
+    "week",
+    "check",
+    "schedule",
+    "cli",
+]
 
 
 def layer_of(module: str) -> str:

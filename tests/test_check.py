@@ -177,13 +177,13 @@ def test_digest_check_prints_a_line_a_check_and_the_contract_json(tmp_path: Path
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     checks = json.loads(result.stdout)["checks"]
     assert [c["name"] for c in checks] == ["smtp", "smtp_tls", "base_url", "health", "from_domain", "dkim", "spf",
-                                           "dmarc", "secret_key", "list", "size"]  # fmt: skip
+                                           "dmarc", "secret_key", "list", "size", "bounces"]  # fmt: skip
     assert all(set(c) == {"name", "ok", "detail"} and c["detail"] for c in checks)
     assert not any(c["ok"] for c in checks if c["name"] in ("smtp", "from_domain", "base_url"))
     lines = shown.stdout.strip().splitlines()
     assert (
         shown.returncode == 1
         and len(lines) == len(checks) + 1
-        and re.match(r"\d+ of 11 checks passed; failed: smtp,", lines[-1])
+        and re.match(r"\d+ of 12 checks passed; failed: smtp,", lines[-1])
     )
     assert not (tmp_path / "digest.db").exists(), "a check stores nothing"

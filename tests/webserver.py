@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import uvicorn
 from sqlalchemy import Engine
@@ -17,9 +18,11 @@ from tests.smtpserver import free_port
 
 
 @contextmanager
-def running(engine: Engine, config: Config, port: int | None = None) -> Iterator[str]:
+def running(engine: Engine, config: Config, port: int | None = None,
+            clock: Callable[[], datetime] | None = None) -> Iterator[str]:  # fmt: skip
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(engine, config), host="127.0.0.1", port=port,
+    app = create_app(engine, config) if clock is None else create_app(engine, config, clock)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False, http=TimedH11Protocol))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

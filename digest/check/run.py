@@ -1,5 +1,6 @@
 """The checks in the order an operator fixes them: the mail server, the public site, the
-DNS records of the From domain, the keys, the list and the email itself."""
+DNS records of the From domain, the keys, the list, the email itself, and the mailbox its
+bounces come back to."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import Engine
 from digest.config import Config
 from digest.errors import DigestError, InputError
 
-CHECKS = ("smtp", "smtp_tls", "base_url", "health", "from_domain", "dkim", "spf", "dmarc", "secret_key", "list", "size")
+CHECKS = ("smtp", "smtp_tls", "base_url", "health", "from_domain", "dkim", "spf", "dmarc", "secret_key", "list", "size",
+          "bounces")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ def run_checks(
         ("secret_key", lambda: content.secret_key(config)),
         ("list", lambda: content.readers(engine)),
         ("size", lambda: content.size(engine, config)),
+        ("bounces", lambda: servers.bounce_mailbox(config)),
     ]
     unknown = set(names) - {name for name, _ in steps}
     if unknown:

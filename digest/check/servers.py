@@ -67,3 +67,16 @@ def health(config: Config) -> str:
     if response.status_code != 200:
         raise Failed(f"{url}: HTTP {response.status_code} (200 means digest serve and its database answer)")
     return f"{url}: 200 in {response.elapsed.total_seconds() * 1000:.0f} ms"
+
+
+def bounce_mailbox(config: Config) -> str:
+    """The bounce mailbox (``bounces:``), opened as ``digest bounces`` opens it: the Maildir's
+    folders, or an IMAP login over verified TLS. None set passes, and says what is missed."""
+    from digest.feedback.run import configured_mailbox, has_mailbox
+
+    if not has_mailbox(config):
+        return "no bounce mailbox (bounces: in sources.yaml): bounces and complaints that arrive later are not read"
+    mailbox = configured_mailbox(config)  # the folders found, the login and the folder taken, or an error
+    mailbox.close()
+    verp = "a VERP return path" if "{token}" in (config.file.delivery.return_path or "") else "no VERP return path"
+    return f"{mailbox.label} opens; {verp}"

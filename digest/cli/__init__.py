@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from digest import __version__
+from digest.cli.bounces import bounces_command
 from digest.cli.check import check_command
 from digest.cli.pipeline import build_command, ingest_command, preview_command
 from digest.cli.send import send_command
@@ -89,7 +90,7 @@ def init(state: State, sample: Path | None) -> None:
 
 
 for command in (ingest_command, build_command, preview_command, send_command, serve_command, stats_command,
-                schedule_command, subscribers_group, check_command):  # fmt: skip
+                schedule_command, subscribers_group, check_command, bounces_command):  # fmt: skip
     main.add_command(command)
 
 

@@ -45,10 +45,15 @@ def serve_command(state: State, host: str, port: int) -> None:
 @click.pass_obj
 @friendly_errors
 def stats_command(state: State, week: str | None, as_json: bool) -> None:
-    """Per issue: sent, failed, deferred, unknown, skipped, unsubscribed and bounced.
+    """Per issue: sent, failed, deferred, unknown, skipped, unsubscribed, bounced,
+    and the bounces and complaints that came back, with their rates.
 
     Unsubscribed and bounced count readers whose status changed because of that
-    issue. A sparkline shows the weekly series of messages sent and unsubscribes.
+    issue. Hard counts readers whose mailbox was refused for good (at send time or
+    in a later report: digest bounces, the provider webhooks), soft those put off
+    for now, complaints those who reported the issue as spam. A complaint rate
+    above 0.3% (the big mailbox providers' limit) is flagged with "!". A sparkline
+    shows the weekly series of messages sent and unsubscribes.
     """
     from digest.deliver.stats import issue_stats, sparkline
 
@@ -63,14 +68,25 @@ def stats_command(state: State, week: str | None, as_json: bool) -> None:
     columns = ("week", "status", "sent", "failed", "deferred", "unknown", "skipped", "unsubscribed", "rate", "bounced")
     for column in columns:
         table.add_column(column, justify="left" if column in ("week", "status") else "right")
+    returns = Table(title="Bounces and complaints (readers)", title_justify="left")
+    for column in ("week", "hard", "rate", "soft", "complaints", "rate "):
+        returns.add_column(column, justify="left" if column == "week" else "right")
     for r in rows:
         table.add_row(r.week, r.status, str(r.sent), str(r.failed), str(r.deferred), str(r.unknown), str(r.skipped),
                       str(r.unsubscribed), f"{r.unsubscribe_rate:.2%}", str(r.bounced))  # fmt: skip
+        flag = " !" if r.complaints_over_limit else ""
+        returns.add_row(r.week, str(r.hard), f"{r.hard_rate:.2%}", str(r.soft), str(r.complaints),
+                        f"{r.complaint_rate:.2%}{flag}")  # fmt: skip
     shown = main_output(as_json)
     shown.print(table)
+    shown.print(returns)
     if len(rows) > 1:
         shown.print(f"sent         {sparkline([r.sent for r in rows])}")
         shown.print(f"unsubscribes {sparkline([r.unsubscribe_rate for r in rows])}")
+    over = [r.week for r in rows if r.complaints_over_limit]
+    if over:
+        err.print(f"Warning: complaints above 0.3% of messages sent in {', '.join(over)}: mailbox providers "
+                  "send mail like this to spam; look at what those issues had in common")  # fmt: skip
     if as_json:
         print_json({"issues": [r.to_json() for r in rows]})
 

@@ -7,6 +7,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 from sqlalchemy import Engine
 
 from digest.config import Config, check_public_links
+from digest.deliver.returnpath import ReturnPath
 from digest.deliver.transport import Prepared, open_transport
 from digest.models import Subscriber
 from digest.render.mime import clean, encode_words, quoted_printable, sender_parts
@@ -38,7 +39,8 @@ def send_confirmation(engine: Engine, config: Config, subscriber: Subscriber, as
     """Mail the reader a /c/ link; ``asked``: the time of a request to come back (the link
     confirms that request only), or 0 for a double opt-in."""
     check_public_links(config.settings)
-    token = signer_for(engine, config.settings.secret_keys).sign("confirm", subscriber.public_id, asked)
+    signer = signer_for(engine, config.settings.secret_keys)
+    token = signer.sign("confirm", subscriber.public_id, asked)
     data = confirmation_message(config, subscriber, f"{config.settings.base_url}/c/{token}")
     with open_transport(config.settings.smtp_url, config.file.delivery.helo) as transport:
-        transport.send(sender_parts(config.newsletter.sender)[1], subscriber.email, Prepared(data))
+        transport.send(ReturnPath.of(config, signer).plain, subscriber.email, Prepared(data))

@@ -16,13 +16,13 @@ from digest.config import Config, DeliverySettings, check_public_links
 from digest.db import session_scope
 from digest.deliver import ledger
 from digest.deliver.processes import run_processes
+from digest.deliver.returnpath import ReturnPath
 from digest.deliver.transport import DeliveryProblem, Prepared, open_transport
 from digest.deliver.workers import RateLimiter, Refusals, Run, run_workers
 from digest.errors import InputError, SendAborted, SubscriberError
 from digest.models import Issue
 from digest.render.compose import Composer, sample_reader
 from digest.render.dkim import DkimSigner, dkim_signer
-from digest.render.mime import sender_parts
 from digest.timeutil import utcnow
 
 EXIT_PROBLEMS, EXIT_STOPPED, EXIT_ABORTED = 5, 6, SendAborted.exit_code
@@ -146,7 +146,7 @@ def _run(
 ) -> Run:  # fmt: skip
     delivery = config.file.delivery
     return Run(
-        engine=engine, delivery=delivery, envelope_from=sender_parts(config.newsletter.sender)[1],
+        engine=engine, delivery=delivery, return_path=ReturnPath.of(config, composer.signer),
         issue=issue, composer=composer,
         transport_factory=lambda: open_transport(config.settings.smtp_url, delivery.helo), signer=signer,
         limit=options.limit, rate=RateLimiter(options.rate if options.rate is not None else delivery.rate),
@@ -217,7 +217,7 @@ def _send_test_copy(
     week = composer.issue.week
     with open_transport(config.settings.smtp_url, config.file.delivery.helo) as transport:
         try:
-            transport.send(sender_parts(config.newsletter.sender)[1], to,
+            transport.send(ReturnPath.of(config, composer.signer).plain, to,
                            Prepared(signer.sign(data) if signer else data))  # fmt: skip
         except DeliveryProblem as problem:
             report = SendReport(week, "test", failed=1, note=f"the test copy to {to} was refused")

@@ -68,6 +68,7 @@ class Next(NamedTuple):
 
     recipient: str
     size: int
+    sender: str = ""  # its envelope sender, when not this message's (a VERP return path is per reader)
 
 
 @dataclass(frozen=True)
@@ -355,8 +356,9 @@ class SmtpTransport(_Connection):
             raise TemporaryFailure(Reply(0, f"connection lost at {stage}: {exc or 'disconnected'}"), stage) from None
         try:
             if then is not None and pipelining and not self._oversize(then.size):  # RFC 2920: it may follow DATA
-                wire.write(_envelope_commands(sender, then.recipient, self._size(wire, then.size)))
-                self._primed = (sender, then.recipient)
+                then_sender = then.sender or sender
+                wire.write(_envelope_commands(then_sender, then.recipient, self._size(wire, then.size)))
+                self._primed = (then_sender, then.recipient)
             code, text = wire.reply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise UnknownOutcome(Reply(0, f"connection lost after the end of DATA: {exc or 'disconnected'}")) from None

@@ -21,6 +21,7 @@ from digest.config import DeliverySettings
 from digest.deliver import ledger
 from digest.deliver.ledger import DeliveryStatus
 from digest.deliver.replies import MAILBOX_CONCERNS, Concern
+from digest.deliver.returnpath import ReturnPath
 from digest.deliver.transport import (
     DeliveryProblem,
     Next,
@@ -100,7 +101,7 @@ class Run:
 
     engine: Engine
     delivery: DeliverySettings  # the settings a send uses (sources.yaml's delivery:)
-    envelope_from: str  # MAIL FROM, the newsletter's sender address
+    return_path: ReturnPath  # MAIL FROM: the newsletter's address, or delivery.return_path (VERP: per reader)
     issue: Issue
     composer: Composer
     transport_factory: Callable[[], Transport]
@@ -233,7 +234,7 @@ def _window(run: Run, transport: Transport, outbox: ledger.Outbox, window: Seque
             outbox.settle(revert=[i.delivery_id for i in sending[position:]])
             return
         ahead = position + 1 < len(sending)
-        then = Next(sending[position + 1].subscriber.email, len(messages[position + 1].data)) if ahead else None
+        then = _next(run, sending[position + 1], messages[position + 1]) if ahead else None
         try:
             outbox.record(_deliver(run, transport, item, messages[position], then))
         except TransportError as exc:  # the server is gone: this one waits, the rest go back
@@ -276,6 +277,14 @@ def _message(run: Run, item: ledger.Claimed, stuffs: bool) -> Prepared:
     return Prepared(run.composer.message_for(item.subscriber, utcnow(), stuffed=stuffs), stuffed=stuffs)
 
 
+def _sender(run: Run, item: ledger.Claimed) -> str:
+    return run.return_path.for_reader(item.subscriber.public_id, run.issue_id)
+
+
+def _next(run: Run, item: ledger.Claimed, message: Prepared) -> Next:
+    return Next(item.subscriber.email, len(message.data), _sender(run, item))
+
+
 def _deliver(
     run: Run, transport: Transport, item: ledger.Claimed, message: Prepared, then: Next | None
 ) -> ledger.Outcome:
@@ -283,7 +292,7 @@ def _deliver(
     ``then``: the next message of the window, whose envelope may go out right behind this body."""
     run.rate.wait()
     try:
-        reply = transport.send(run.envelope_from, item.subscriber.email, message, then)
+        reply = transport.send(_sender(run, item), item.subscriber.email, message, then)
     except TemporaryFailure as problem:
         return _defer(run, item.delivery_id, str(problem.reply), problem.concern)
     except PermanentFailure as problem:

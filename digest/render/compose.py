@@ -204,11 +204,12 @@ class Composer:
         text_qp = segment.text.fill(values, stuffed)
         html_qp = segment.html.fill({token: html.escape(value) for token, value in values.items()}, stuffed)
         newsletter = self.config.newsletter
+        named = new_public_id() if test else subscriber.public_id
+        tag = self.signer.message_tag(self.issue.week, named)
         envelope = Envelope(
             sender=newsletter.sender, to_name=subscriber.name, to_address=subscriber.email,
             subject=f"[TEST] {segment.draft.subject}" if test else segment.draft.subject,
-            message_id=message_id(self.issue.week, new_public_id() if test else subscriber.public_id,
-                                  newsletter.sender),
+            message_id=message_id(self.issue.week, named, newsletter.sender, tag),
             date=date, unsubscribe_url=unsubscribe_url, list_id=self.list_id,
             feedback_id=self.feedback_id, reply_to=newsletter.reply_to,
         )  # fmt: skip

@@ -70,11 +70,12 @@ def sender_parts(sender: str) -> tuple[str, str, str]:
     return name, address, address.rpartition("@")[2] or "localhost"
 
 
-def message_id(week: str, public_id: str, sender: str) -> str:
+def message_id(week: str, public_id: str, sender: str, tag: str) -> str:
     """Deterministic per (issue, reader), and naming the reader's public id, never the row
-    id: a resend carries the same Message-ID, and it says nothing of the list's size."""
+    id: a resend carries the same Message-ID, and it says nothing of the list's size. ``tag``
+    (``Signer.message_tag``) signs it, so a bounce report citing it is known to be ours."""
     domain = sender_parts(sender)[2]
-    return f"<digest.{week}.{public_id}@{domain}>"
+    return f"<digest.{week}.{public_id}.{tag}@{domain}>"
 
 
 def list_headers(newsletter_name: str, sender: str) -> tuple[str, str]:

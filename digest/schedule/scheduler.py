@@ -121,9 +121,27 @@ def _attempt(engine: Engine, config: Config, week: str, stop: threading.Event) -
             return None
         report = run_week(engine, config, SendOptions(week=week), Hooks(log=log.info, stop=stop))
     log.info("weekly run: %s", report.to_json())
+    if config.file.bounces.after_send:
+        read_bounces_after_send(engine, config)
     if report.status in ("stopped", "skipped"):
         return str(report.status)
     return "incomplete" if report.exit_code else "sent"
+
+
+def read_bounces_after_send(engine: Engine, config: Config) -> None:
+    """``bounces.after_send``: read the bounce mailbox once the send is done. Its failure is
+    logged and never fails the weekly run (the next run reads what is left)."""
+    from digest.feedback.run import configured_mailbox, has_mailbox, read_bounces
+
+    if not has_mailbox(config):
+        log.error("bounces.after_send is set but no mailbox is: give bounces.maildir or bounces.imap")
+        return
+    try:
+        tally = read_bounces(engine, config, configured_mailbox(config))
+    except DigestError as exc:
+        log.error("reading the bounce mailbox after the send failed: %s; the next run tries again", exc)
+        return
+    log.info("bounces after the send: %s", tally.to_json())
 
 
 def _scheduled(config: Config, moment: datetime) -> datetime:

@@ -13,6 +13,8 @@ GET /archive/    the sent issues (newest first); /archive/YYYY-Www one issue's p
                  /archive/feed.xml (Atom) and /archive/feed.json (JSON Feed 1.1); off with
                  newsletter.archive: false
 GET /health      200 when the database answers, 503 within 2 s when it does not
+POST /hooks/<p>  a mail provider's bounce and complaint events (ses, postmark, sendgrid, mailgun),
+                 each authenticated the provider's way (``digest.serve.webhooks``)
 
 GET and HEAD never change anything: every change is its own POST route. Pages carry strict
 security headers; a bad token is a 400 that changes nothing; the database is never waited
@@ -58,6 +60,7 @@ from digest.serve.preference_form import (
     seniority_options,
 )
 from digest.serve.view import Viewer
+from digest.serve.webhooks import Webhooks
 from digest.status import Status
 from digest.timeutil import utcnow
 from digest.tokens import Link, Signer, signer_for
@@ -96,6 +99,7 @@ class Site:
         self.viewer = Viewer(engine, config, self.signer)
         self.archive = Archive(engine, config)
         self.mail = OffLoop(threads=4, wait=MAIL_WAIT)  # a confirmation is mailed before the answer
+        self.webhooks = Webhooks(engine, config, clock)
 
     def routes(self) -> list[Route]:
         """GET shows a page with a button; the change is the same path's POST."""
@@ -117,6 +121,7 @@ class Site:
             Route("/subscribe", self.subscribe_get, methods=["GET"]),
             Route("/subscribe", self.subscribe_post, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
+            Route("/hooks/{provider}", self.webhooks.post, methods=["POST"]),
         ] + (self.archive_routes() if self.config.newsletter.archive else [])  # fmt: skip
 
     def archive_routes(self) -> list[Route]:

@@ -4,8 +4,9 @@
   waits for it at most ``wait`` seconds: a locked SQLite file or a PostgreSQL server that
   does not answer costs that request a 503 (with Retry-After), never the other requests.
 * ``Limits``: security headers on every answer; a request body is read whole before the
-  app sees it, within ``BODY_WAIT`` seconds (408) and ``MAX_BODY`` bytes (413), whether
-  declared by Content-Length or sent chunked.
+  app sees it, within ``BODY_WAIT`` seconds (408) and ``MAX_BODY`` bytes (413; a provider's
+  webhook under ``/hooks/``, which batches events, ``MAX_HOOK_BODY``), whether declared by
+  Content-Length or sent chunked.
 * ``TimedH11Protocol``: a connection that opens and sends nothing, or half a request's
   headers, is closed after ``HEADER_WAIT`` seconds (uvicorn itself only times out idle
   keep-alive connections)."""
@@ -26,6 +27,7 @@ from digest.errors import DatabaseError
 
 T = TypeVar("T")
 MAX_BODY = 16 * 1024
+MAX_HOOK_BODY = 1024 * 1024  # SendGrid and SES batch events into one request
 BODY_WAIT = 10.0
 HEADER_WAIT = 10.0
 DB_WAIT = 1.5  # a page answers within 2 s, or says 503
@@ -90,14 +92,14 @@ class ClientGone(Exception):
     pass
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     body = b""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
         body += bytes(message.get("body", b""))
-        if len(body) > MAX_BODY:
+        if len(body) > limit:
             raise BodyTooLarge
         if not message.get("more_body", False):
             return body
@@ -123,7 +125,8 @@ class Limits:
 
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        limit = MAX_HOOK_BODY if str(scope.get("path", "")).startswith("/hooks/") else MAX_BODY
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await plain(413 if declared.isdigit() else 400, "request body too large or malformed")(scope, receive, send)
             return
         no_body = declared in (None, b"0") and b"transfer-encoding" not in headers
@@ -131,7 +134,7 @@ class Limits:
             await self.app(scope, _no_body(receive), secure_send)  # (and no 100 Continue)
             return
         try:
-            body = await asyncio.wait_for(_read_body(receive), BODY_WAIT)
+            body = await asyncio.wait_for(_read_body(receive, limit), BODY_WAIT)
         except BodyTooLarge:
             await plain(413, "request body too large")(scope, receive, send)
             return

@@ -22,7 +22,7 @@ from digest import status
 from digest.db import connection, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
-from digest.models import Delivery, Issue, Segment, Subscriber
+from digest.models import Delivery, Feedback, Issue, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.status import Status
 from digest.timeutil import utcnow
@@ -487,17 +487,75 @@ def forget_reader(session: Session, subscriber_id: int) -> None:
 
 def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: int | None = None) -> bool:
     """A message left deferred at the end of a run because of the reader's mailbox (full, say):
-    when the reader's mailbox has deferred them in ``limit`` issues, they are suppressed as
+    when the reader's mailbox has put them off in ``limit`` issues, they are suppressed as
     bounced (delivery.max_soft_failures). Deferrals about the relay or the network never count."""
     now = utcnow()
     with writing(engine), session_scope(engine) as session:
         subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
-        replies = session.exec(
-            select(Delivery.reply).where(
-                Delivery.subscriber_id == subscriber_id, Delivery.status == DeliveryStatus.DEFERRED
+        return soft_limit_reached(session, subscriber_id, limit, issue_id, now)
+
+
+def soft_limit_reached(session: Session, subscriber_id: int, limit: int, issue_id: int | None, now: datetime) -> bool:
+    """Bounce the reader when ``limit`` issues have been put off by their mailbox: left deferred
+    at the end of a run for the mailbox's sake, or reported later as delayed or refused for now
+    (a DSN, a provider's soft bounce); each issue counts once, however many reports it had.
+    True when this bounced them."""
+    replies = session.exec(
+        select(Delivery.issue_id, Delivery.reply).where(
+            Delivery.subscriber_id == subscriber_id, Delivery.status == DeliveryStatus.DEFERRED
+        )
+    ).all()
+    issues = {issue for issue, reply in replies if _about_mailbox(reply)}
+    issues |= {
+        issue
+        for issue in session.exec(
+            select(Feedback.issue_id).where(
+                Feedback.subscriber_id == subscriber_id, Feedback.kind == "soft", col(Feedback.issue_id).is_not(None)
             )
         ).all()
-        deferred = sum(_about_mailbox(reply) for reply in replies)
-        if deferred < limit:
-            return False
-        return _mark_bounced(session, subscriber_id, issue_id, "soft", f"deferred in {deferred} issue(s)", now)
+        if issue is not None
+    }
+    if len(issues) < limit:
+        return False
+    return _mark_bounced(session, subscriber_id, issue_id, "soft", f"put off in {len(issues)} issue(s)", now)
+
+
+@dataclass(frozen=True)
+class Mailed:
+    """A message that went out: the reader it went to, and the issue."""
+
+    subscriber_id: int
+    email: str
+    issue_id: int
+
+
+_WENT_OUT = (DeliveryStatus.SENT, DeliveryStatus.UNKNOWN)  # a message of unknown fate may have been delivered
+
+
+def went_out(engine: Engine, issue_id: int, public_id: str) -> Mailed | None:
+    """The message of this issue to the reader with this public id, if one went out (sent, or
+    of unknown fate): what a bounce report must cite before it changes anyone."""
+    query = (
+        select(Delivery.subscriber_id, Subscriber.email, Delivery.issue_id)
+        .join(Subscriber)
+        .where(col(Delivery.issue_id) == issue_id, col(Subscriber.public_id) == public_id.lower())
+        .where(col(Delivery.status).in_(_WENT_OUT))
+    )
+    with connection(engine) as conn:
+        row = conn.execute(query).first()
+    return Mailed(*row) if row is not None else None
+
+
+def last_went_out(engine: Engine, email: str) -> Mailed | None:
+    """The newest message that went out to this address: what a provider's authenticated
+    event names when it cites no Message-ID of ours."""
+    query = (
+        select(Delivery.subscriber_id, Subscriber.email, Delivery.issue_id)
+        .join(Subscriber)
+        .where(col(Subscriber.email) == email.lower(), col(Delivery.status).in_(_WENT_OUT))
+        .order_by(col(Delivery.issue_id).desc())
+        .limit(1)
+    )
+    with connection(engine) as conn:
+        row = conn.execute(query).first()
+    return Mailed(*row) if row is not None else None
