@@ -204,3 +204,34 @@ def test_a_sources_file_that_breaks_stops_the_scheduler_with_its_error(
     assert scheduler.STOP.is_set() and scheduler.FATAL and scheduler.FATAL[0].exit_code == 2
     last = last_run(engine)
     assert last is not None and last.status == "failed" and "0 25 * * mon" in (last.error or "")
+
+
+def test_schedulers_starting_at_once_both_find_their_job_table(db_url: str) -> None:
+    """Two `digest schedule` started together both found APScheduler's table missing and both
+    made it: the second failed on "table apscheduler_jobs already exists" (seen in CI)."""
+    import threading
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from sqlalchemy import create_engine, inspect
+
+    from digest.schedule.scheduler import _create_job_table
+
+    engines = [create_engine(db_url) for _ in range(8)]
+    barrier, errors = threading.Barrier(len(engines)), []
+
+    def start(engine: Engine) -> None:
+        store = SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")
+        barrier.wait()
+        try:
+            _create_job_table(engine, store)
+        except Exception as exc:  # the race's loser
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and inspect(engines[0]).has_table("apscheduler_jobs")
+    for engine in engines:
+        engine.dispose()

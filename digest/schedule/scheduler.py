@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Config, Settings, load_config
 from digest.cron import cron_trigger
@@ -176,11 +178,23 @@ def stop_all() -> None:
 
 def scheduler_for(engine: Engine, config: Config) -> BackgroundScheduler:
     grace = int(config.newsletter.misfire_grace_hours * 3600)
+    store = SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")
+    _create_job_table(engine, store)
     return BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        jobstores={"default": store},
         timezone=config.newsletter.timezone,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace},
     )
+
+
+def _create_job_table(engine: Engine, store: SQLAlchemyJobStore) -> None:
+    """APScheduler's table, made before its store looks for it: two schedulers starting at
+    once both find it missing and both create it, and the second would fail on "already exists"."""
+    try:
+        store.jobs_t.create(engine, checkfirst=True)
+    except SQLAlchemyError:
+        if not sqlalchemy.inspect(engine).has_table(store.jobs_t.name):
+            raise  # not the race: a real failure
 
 
 def run_schedule(engine: Engine, config: Config, on_ready: Any = None) -> None:
