@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest.check.run import Failed
-from digest.config import Config, check_public_links, is_loopback
+from digest.config import VERP_TOKEN, Config, check_public_links, is_loopback
 from digest.deliver.transport import open_transport, parse_smtp_url
 
 HEALTH_TIMEOUT = 5.0
@@ -78,5 +78,5 @@ def bounce_mailbox(config: Config) -> str:
         return "no bounce mailbox (bounces: in sources.yaml): bounces and complaints that arrive later are not read"
     mailbox = configured_mailbox(config)  # the folders found, the login and the folder taken, or an error
     mailbox.close()
-    verp = "a VERP return path" if "{token}" in (config.file.delivery.return_path or "") else "no VERP return path"
+    verp = "a VERP return path" if VERP_TOKEN in (config.file.delivery.return_path or "") else "no VERP return path"
     return f"{mailbox.label} opens; {verp}"

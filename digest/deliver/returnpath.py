@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from digest.config import VERP_TOKEN, Config
+from digest.config import VERP_LENGTH, VERP_TOKEN, Config
 from digest.errors import BadToken
 from digest.render.mime import sender_parts
 from digest.tokens import Link, Signer
@@ -47,11 +47,11 @@ class ReturnPath:
         local, _, domain = address.strip().strip("<>").rpartition("@")
         t_local, _, t_domain = self.template.rpartition("@")
         prefix, _, suffix = t_local.partition(VERP_TOKEN)
-        if domain.lower() != t_domain.lower() or len(local) != len(prefix) + 48 + len(suffix):
+        if domain.lower() != t_domain.lower() or len(local) != len(prefix) + VERP_LENGTH + len(suffix):
             return None
         if not (local.lower().startswith(prefix.lower()) and local.lower().endswith(suffix.lower())):
             return None
         try:
-            return self.signer.verify_return(local[len(prefix) : len(prefix) + 48])
+            return self.signer.verify_return(local[len(prefix) : len(prefix) + VERP_LENGTH])
         except BadToken:
             return None

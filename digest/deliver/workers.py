@@ -228,15 +228,17 @@ def _window(run: Run, transport: Transport, outbox: ledger.Outbox, window: Seque
     sending = [item for item in window if states[item.delivery_id] is ledger.Begun.SENDING]
     # made first: an envelope sent ahead declares its SIZE
     messages = [_message(run, item, transport.stuffs) for item in sending]
+    senders = [run.return_path.for_reader(item.subscriber.public_id, run.issue_id) for item in sending]  # VERP
     for position, item in enumerate(sending):
         if run.stop.is_set():  # stopping: rows marked but not sent go back
             run.give_back_slots(len(sending) - position)
             outbox.settle(revert=[i.delivery_id for i in sending[position:]])
             return
         ahead = position + 1 < len(sending)
-        then = _next(run, sending[position + 1], messages[position + 1]) if ahead else None
+        then = Next(sending[position + 1].subscriber.email, len(messages[position + 1].data),
+                    senders[position + 1]) if ahead else None  # fmt: skip
         try:
-            outbox.record(_deliver(run, transport, item, messages[position], then))
+            outbox.record(_deliver(run, transport, item, senders[position], messages[position], then))
         except TransportError as exc:  # the server is gone: this one waits, the rest go back
             outbox.record(_defer(run, item.delivery_id, str(exc)))
             outbox.settle(revert=[i.delivery_id for i in sending[position + 1 :]])
@@ -277,22 +279,14 @@ def _message(run: Run, item: ledger.Claimed, stuffs: bool) -> Prepared:
     return Prepared(run.composer.message_for(item.subscriber, utcnow(), stuffed=stuffs), stuffed=stuffs)
 
 
-def _sender(run: Run, item: ledger.Claimed) -> str:
-    return run.return_path.for_reader(item.subscriber.public_id, run.issue_id)
-
-
-def _next(run: Run, item: ledger.Claimed, message: Prepared) -> Next:
-    return Next(item.subscriber.email, len(message.data), _sender(run, item))
-
-
 def _deliver(
-    run: Run, transport: Transport, item: ledger.Claimed, message: Prepared, then: Next | None
+    run: Run, transport: Transport, item: ledger.Claimed, sender: str, message: Prepared, then: Next | None
 ) -> ledger.Outcome:
-    """Send one message (its row is marked sending); its outcome.
+    """Send one message from ``sender`` (its row is marked sending); its outcome.
     ``then``: the next message of the window, whose envelope may go out right behind this body."""
     run.rate.wait()
     try:
-        reply = transport.send(_sender(run, item), item.subscriber.email, message, then)
+        reply = transport.send(sender, item.subscriber.email, message, then)
     except TemporaryFailure as problem:
         return _defer(run, item.delivery_id, str(problem.reply), problem.concern)
     except PermanentFailure as problem:

@@ -5,7 +5,6 @@ recorded once by its own id)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -16,6 +15,7 @@ from digest.feedback.record import Recorder, Tally
 from digest.feedback.reports import Kind, Report, parse
 
 log = logging.getLogger("digest.bounces")
+UNREAD = "empty, or too large to read (over 10 MB)"
 
 
 def configured_mailbox(config: Config, maildir: str | None = None, imap: str | None = None) -> Mailbox:
@@ -34,19 +34,14 @@ def has_mailbox(config: Config) -> bool:
     return bool(bounces.maildir or bounces.imap or config.settings.bounces_imap_url)
 
 
-def read_bounces(
-    engine: Engine, config: Config, mailbox: Mailbox, on_report: Callable[[Report, Kind], None] | None = None
-) -> Tally:
+def read_bounces(engine: Engine, config: Config, mailbox: Mailbox) -> Tally:
     recorder = Recorder.open(engine, config)
     tally = Tally()
     try:
         for handle, raw in mailbox.messages():
-            unread = Report(Kind.UNMATCHED, f"unread:{handle}", detail="empty, or too large to read (over 10 MB)")
-            report = parse(raw) if raw else unread
+            report = parse(raw) if raw else Report(Kind.UNMATCHED, f"unread:{handle}", detail=UNREAD)
             kind = recorder.record(report, mailbox.source, tally)
             mailbox.file(handle, understood=kind is not Kind.UNMATCHED)
-            if on_report is not None:
-                on_report(report, kind)
     finally:
         mailbox.close()
     log.info("bounces from %s: %s", mailbox.label, tally.to_json())
