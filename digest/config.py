@@ -239,7 +239,10 @@ class Dkim(_Strict):
 class DeliverySettings(_Strict):
     rate: float = Field(0, ge=0, description="messages per second across all workers; 0 = no limit")
     workers: int = Field(1, ge=1, le=64, description="parallel SMTP connections")
-    processes: int = Field(1, ge=1, le=32, description="sender processes sharing the workers (the GIL is the wall)")
+    processes: int | None = Field(
+        None, ge=1, le=32,
+        description="sender processes sharing the workers (default: one per worker, at most two per core)",
+    )  # fmt: skip
     retry_backoff: list[float] = Field([5, 30, 120], description="seconds before each retry of a 4xx")
     max_soft_failures: int = Field(3, ge=1, description="left deferred in this many issues: suppressed as bounced")
     ingest_max_age_hours: float = Field(12, ge=0, description="send ingests first when the last ingest is older")

@@ -20,7 +20,11 @@ from digest.cli.support import State, err, friendly_errors, print_json
 @click.option("--limit", type=click.IntRange(min=0), help="Send at most N messages in this run.")
 @click.option("--workers", type=click.IntRange(1, 64), help="Parallel SMTP connections (default: delivery.workers).")
 @click.option("--rate", type=click.FloatRange(min=0), help="Messages per second, all workers together (0: no limit).")
-@click.option("--processes", type=click.IntRange(1, 32), help="Sender processes sharing the workers (default: 1).")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 32),
+    help="Sender processes sharing the workers (default: one per worker, at most two per core).",
+)
 @click.option("--resend-unknown", is_flag=True, help="Requeue messages whose fate is unknown (may send twice).")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")
 @click.pass_obj

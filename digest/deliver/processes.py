@@ -19,7 +19,8 @@ from digest.deliver import ledger
 from digest.deliver.workers import RateLimiter, Run, run_workers
 from digest.errors import DigestError
 
-PROGRESS_EVERY = 32  # a sender process tells the parent its count every this many messages
+PROGRESS_EVERY = 32  # a sender process tells the parent its counts every this many messages
+OUTCOMES = ("sent", "failed", "deferred", "unknown", "skipped", "retry")  # what the parent's progress tallies
 PR_SET_PDEATHSIG = 1
 PARENT_CHECK = 0.25  # seconds between looks at the parent
 
@@ -40,19 +41,24 @@ def _stop_with_parent(stop: threading.Event, parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_processes(run: Run, workers: int, processes: int, progress: Callable[[int], None] | None = None) -> None:
+def run_processes(run: Run, workers: int, processes: int) -> None:
     """Split ``workers`` connections over ``processes`` forked sender processes.
 
     The renderer's inlined frame and cards are made before the fork, so children share
-    them; each child opens its own database connections and SMTP connections, and reports
-    its outcomes back. SIGTERM to the parent reaches the children, which finish the
-    messages in flight."""
+    them; each child opens its own database connections and SMTP connections, tells the
+    parent its outcomes as it goes (``run.on_message`` is called in the parent, with each),
+    and reports its totals at the end. SIGTERM to the parent reaches the children, which
+    finish the messages in flight."""
     context = multiprocessing.get_context("fork")
     results: Any = context.Queue()
-    done = context.Value("i", 0)
+    done = context.Array("q", len(OUTCOMES))
+    progress, run.on_message = run.on_message, None  # the children count; the parent passes it on
     children = _fork(run, context, workers, processes, results, done)
-    _watch(run, children, done, progress)
-    _gather(run, children, results)
+    try:
+        _watch(run, children, done, progress)
+        _gather(run, children, results)
+    finally:
+        run.on_message = progress
 
 
 def _fork(run: Run, context: Any, workers: int, processes: int, results: Any, done: Any) -> list[Any]:
@@ -73,18 +79,27 @@ def _fork(run: Run, context: Any, workers: int, processes: int, results: Any, do
     return children
 
 
-def _watch(run: Run, children: list[Any], done: Any, progress: Callable[[int], None] | None) -> None:
+def _watch(run: Run, children: list[Any], done: Any, progress: Callable[[str], None] | None) -> None:
     """Until every child has ended: pass a stop on to them, and their progress up."""
-    seen = 0
+    seen = [0] * len(OUTCOMES)
+
+    def pass_on() -> None:
+        nonlocal seen
+        with done.get_lock():
+            now = list(done)
+        for position, outcome in enumerate(OUTCOMES):
+            for _ in range(now[position] - seen[position] if progress else 0):
+                progress(outcome)  # type: ignore[misc]
+        seen = now
+
     while any(child.is_alive() for child in children):
         if run.stop.is_set():
             for child in children:
                 if child.pid and child.is_alive():
                     os.kill(child.pid, signal.SIGTERM)
         time.sleep(0.2)
-        if progress and done.value != seen:
-            progress(done.value - seen)
-            seen = done.value
+        pass_on()
+    pass_on()  # what the children told just before they ended
 
 
 def _gather(run: Run, children: list[Any], results: Any) -> None:
@@ -112,21 +127,21 @@ def _child(run: Run, threads: int, number: int, processes: int, results: Any, do
     run.rate = RateLimiter(1.0 / (run.rate.interval * processes) if run.rate.interval else 0)
     run.me = f"{ledger.worker_id()}:p{number}"  # this process's pid: a dead child is known dead at once
 
-    unreported = 0
+    unreported = [0] * len(OUTCOMES)
     lock = threading.Lock()
 
     def counted(outcome: str) -> None:  # the parent's progress bar, told every few messages
-        nonlocal unreported
         with lock:
-            unreported += outcome != "retry"
-            if unreported >= PROGRESS_EVERY:
+            if outcome in OUTCOMES:
+                unreported[OUTCOMES.index(outcome)] += 1
+            if sum(unreported) >= PROGRESS_EVERY:
                 report_progress()
 
     def report_progress() -> None:
-        nonlocal unreported
         with done.get_lock():
-            done.value += unreported
-        unreported = 0
+            for position, count in enumerate(unreported):
+                done[position] += count
+        unreported[:] = [0] * len(OUTCOMES)
 
     run.on_message = counted
     try:

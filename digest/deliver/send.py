@@ -3,6 +3,7 @@ ledger stands (or a dry run, or one test copy). ``digest.week`` builds the issue
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
         hooks.on_start(min(pending, options.limit) if options.limit is not None else pending)
     run = _run(engine, config, issue, composer, signer, options, hooks)
     if pending and options.limit != 0:
-        _start_workers(run, options, config.file.delivery, hooks.on_message)
+        _start_workers(run, options, config.file.delivery)
     report = _finish(engine, run, recovered)
     report.earlier = before[ledger.DeliveryStatus.SENT]
     return report
@@ -155,15 +156,21 @@ def _run(
     )  # fmt: skip
 
 
-def _start_workers(
-    run: Run, options: SendOptions, delivery: DeliverySettings, on_message: Callable[[str], None] | None
-) -> None:
+def _start_workers(run: Run, options: SendOptions, delivery: DeliverySettings) -> None:
     workers = options.workers or delivery.workers
-    processes = min(options.processes or delivery.processes, workers)
+    processes = min(options.processes or delivery.processes or default_processes(workers), workers)
     if processes > 1 and options.limit is None:
-        run_processes(run, workers, processes, progress=_progress_of(on_message))
+        run_processes(run, workers, processes)
     else:
         run_workers(run, workers)
+
+
+def default_processes(workers: int) -> int:
+    """One sender process per connection, at most two per core this process may run on: a
+    process holds the GIL while it renders and writes, so connections in one process wait on
+    each other (one process per connection was fastest here); past two per core they only
+    take turns on the cores and cost memory."""
+    return max(1, min(workers, 2 * len(os.sched_getaffinity(0))))
 
 
 def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
@@ -174,18 +181,6 @@ def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
         report.note = f"stopped: {run.failure}"
         raise SendAborted(str(run.failure), report)
     return report
-
-
-def _progress_of(on_message: Callable[[str], None] | None) -> Callable[[int], None] | None:
-    if on_message is None:
-        return None
-    report = on_message
-
-    def advance(n: int) -> None:
-        for _ in range(n):
-            report("done")
-
-    return advance
 
 
 def _report(engine: Engine, run: Run, recovered: int) -> SendReport:
