@@ -21,6 +21,7 @@ from digest.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 30_000
+IDLE_IN_TRANSACTION_MS = SILENT_CONNECTION_MS = 60_000  # PostgreSQL: see _postgresql_options
 POOL_SIZE, POOL_OVERFLOW = 5, 75  # a send keeps one connection per worker (up to 64) and a few of its own
 
 
@@ -44,10 +45,7 @@ def create_db_engine(url: str, wait: float | None = None) -> Engine:
         kwargs["connect_args"] = {"timeout": busy_ms / 1000}
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["connect_args"] = {"connect_timeout": 10 if wait is None else max(1, round(wait))}
-        if wait is not None:  # the server gives up on a statement, and the kernel on a silent connection
-            kwargs["connect_args"] |= {"options": f"-c statement_timeout={busy_ms} -c lock_timeout={busy_ms}",
-                                       "tcp_user_timeout": busy_ms}  # fmt: skip
+        kwargs["connect_args"] = _postgresql_options(parsed.query, wait, busy_ms)
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ImportError, ArgumentError) as exc:
@@ -55,6 +53,28 @@ def create_db_engine(url: str, wait: float | None = None) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms))
     return engine
+
+
+def _postgresql_options(query: Any, wait: float | None, busy_ms: int) -> dict[str, Any]:
+    """How a connection to PostgreSQL survives a network that goes silent (a host cut off).
+
+    The server ends a transaction its client leaves idle for a minute, so a cut-off sender's
+    row locks never hold the others up for longer (a take-over waits on them); the kernel
+    gives up on a connection whose data goes unacknowledged for a minute, and keepalives
+    find a silent one while waiting for a reply, so the cut-off sender stops with an error
+    instead of waiting for ever. ``wait``: statements and locks are waited on no longer."""
+    options = [f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"]
+    user_timeout = SILENT_CONNECTION_MS
+    if wait is not None:  # the server gives up on a statement, and the kernel on a silent connection sooner
+        options += [f"-c statement_timeout={busy_ms}", f"-c lock_timeout={busy_ms}"]
+        user_timeout = busy_ms
+    given = query.get("options")  # the URL's own ?options=... come last, and win
+    return {
+        "connect_timeout": 10 if wait is None else max(1, round(wait)),
+        "options": " ".join([*options, *([given] if isinstance(given, str) else given or [])]),
+        "tcp_user_timeout": user_timeout,
+        "keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10, "keepalives_count": 4,
+    }  # fmt: skip
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:

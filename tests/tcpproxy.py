@@ -10,10 +10,10 @@ from contextlib import contextmanager, suppress
 
 
 class Proxy:
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], listen: str = "127.0.0.1") -> None:
         self.target = target
         self.frozen = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server((listen, 0))
         self.port = int(self.listener.getsockname()[1])
         self._closing = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -57,8 +57,9 @@ class Proxy:
 
 
 @contextmanager
-def proxy(target: tuple[str, int]) -> Iterator[Proxy]:
-    running = Proxy(target)
+def proxy(target: tuple[str, int], listen: str = "127.0.0.1") -> Iterator[Proxy]:
+    """``listen``: the address to listen on (a test host's link, see tests/netns.py)."""
+    running = Proxy(target, listen)
     thread = threading.Thread(target=running.serve, daemon=True)
     thread.start()
     try:
