@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=2_000)
     parser.add_argument("--feeds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--processes", type=int, default=1, help="sender processes sharing the connections")
+    parser.add_argument(
+        "--processes", type=int, help="sender processes sharing the connections (default: digest send's own choice)"
+    )
     parser.add_argument("--commit-every", type=int, default=8, help="delivery.commit_every (messages per commit)")
     parser.add_argument("--rounds", type=int, default=1, help="send and smtp-source this many times; median ratio")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
@@ -84,9 +86,10 @@ def main() -> None:
     if args.dkim:
         subprocess.run(["openssl", "genrsa", "-out", str(work / "dkim.pem"), "2048"], check=True, capture_output=True)
         dkim = ", dkim: {selector: bench, domain: example.com, key_file: dkim.pem}"
+    processes = f"processes: {args.processes}, " if args.processes else ""
     (work / "sources.yaml").write_text(
         "newsletter: {from: 'Bench <bench@example.com>', jobs_per_email: 10, people_per_email: 0}\n"
-        f"delivery: {{workers: {args.connections}, processes: {args.processes}, batch: 500, "
+        f"delivery: {{workers: {args.connections}, {processes}batch: 500, "
         f"commit_every: {args.commit_every}{dkim}}}\nsources:\n{sources}\n"
     )
     write_readers(work / "readers.csv", args.readers, args.segments)
@@ -119,9 +122,11 @@ def main() -> None:
                 command = ["py-spy", "record", "--subprocesses", "--format", "raw", "--rate", "200", *spy,
                            "-o", out_file, "--", *command]  # fmt: skip
             memory = RssSampler()
+            sink_before = _cpu_seconds(sink.pid)
             send_time, out = timed("digest send", lambda: memory.run(command, env=env, cwd=work))  # noqa: B023
-            start = out.find("\n{") + 1 if not out.startswith("{") else 0  # py-spy may print first
-            report = json.loads(out[start:]) if "{" in out else {}
+            start = out.find("\n{") + 1 if not out.startswith("{") else 0  # py-spy prints around it
+            report = json.JSONDecoder().raw_decode(out[start:])[0] if "{" in out else {}
+            sink_for_send, sink_before = _cpu_seconds(sink.pid) - sink_before, _cpu_seconds(sink.pid)
             # -d: each session keeps its connection for message after message, as digest send does
             wire = [source_bin, "-d", "-s", str(args.connections), "-m", str(args.readers), "-l", str(size),
                     "-f", "bench@example.com", "-t", "reader@example.com", f"127.0.0.1:{port}"]  # fmt: skip
@@ -129,6 +134,7 @@ def main() -> None:
             source_time, _ = timed("smtp-source -d (same count)", lambda: subprocess.run(wire, check=True))  # noqa: B023
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             wire_cpu = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
+            sink_for_wire = _cpu_seconds(sink.pid) - sink_before
             sent = report.get("sent", 0)
             ours, theirs = sent / send_time, args.readers / source_time
             ratios.append(ours / theirs)
@@ -143,7 +149,9 @@ def main() -> None:
                 f"{report.get('unknown')}); digest send {ours:,.0f} msg/s, smtp-source {theirs:,.0f} msg/s, "
                 f"ratio {ours / theirs:.1%}; peak RSS {memory.largest:.0f} MB largest process, "
                 f"{memory.total:.0f} MB all sender processes (PSS); CPU {memory.user:.1f} s user + "
-                f"{memory.system:.1f} s system; smtp-source -d alone {wire_cpu:.1f} s CPU"
+                f"{memory.system:.1f} s system; smtp-source -d alone {wire_cpu:.1f} s CPU; smtp-sink "
+                f"{sink_for_send:.1f} s CPU during digest send, {sink_for_wire:.1f} s during smtp-source; "
+                f"wall: digest send {send_time:.1f} s, smtp-source {source_time:.1f} s"
             )  # fmt: skip
     finally:
         sink.terminate()
@@ -227,6 +235,12 @@ def _send_with_synchronous(mode: str, engine: Engine, command: list[str], env: d
     seconds, out = timed(f"digest send ({mode})", lambda: RssSampler().run(command, env=other_env, cwd=work))
     report = json.loads(out[out.find("{") :]) if "{" in out else {}
     return float(report.get("sent", 0)) / seconds
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a running process has used so far (/proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _message_size(env: dict[str, str], work: Path) -> int:
