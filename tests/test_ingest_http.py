@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from digest.ingest import ingest
+from digest.ingest.records import JobRecord
 from digest.models import Source
 from tests.conftest import ROOT, config_for
 from tests.feedserver import Route, serve
@@ -101,3 +103,12 @@ def test_user_agent_is_honest(tmp_path: Path, engine: Engine) -> None:
     with serve({"/rss": Route(RSS)}) as server:
         ingest(engine, config_for(tmp_path, sources_yaml(server.url, ["rss"])))
     assert server.agents and server.agents[0].startswith("digest/0.")
+
+
+def test_a_postings_content_hash_never_changes_between_versions() -> None:
+    """The stored hash says whether a posting changed (the value below is what the version of
+    2026-12-04 computed): were a new version to compute it differently, every stored posting
+    would count as updated at the next ingest."""
+    record = JobRecord("u1", "Product Manager", "Ledgerly", "Berlin", True, "https://jobs.example/1", "Lead.",
+                       "<p>Lead.</p>", datetime(2026, 1, 2, tzinfo=UTC), 1, 2, "EUR", ("fintech", "b2b"))  # fmt: skip
+    assert record.content_hash() == "9c0d6df7a7b99f98f7033e55bdca46b9f46444db4fb3cf11507a6fe45aba289f"

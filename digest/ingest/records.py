@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,8 +46,12 @@ class JobRecord:
     salary_currency: str | None = None
     tags: tuple[str, ...] = ()
 
+    def values(self) -> dict[str, Any]:
+        """Field by field, as ``dataclasses.asdict`` gives them (without its deep copies)."""
+        return {name: getattr(self, name) for name in _JOB_FIELDS}
+
     def content_hash(self) -> str:
-        data = asdict(self)
+        data = self.values()
         data["published_at"] = self.published_at.isoformat() if self.published_at else None
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -64,10 +68,18 @@ class ProfileRecord:
     public: bool
     created_at: datetime | None
 
+    def values(self) -> dict[str, Any]:
+        """Field by field, as ``dataclasses.asdict`` gives them (without its deep copies)."""
+        return {name: getattr(self, name) for name in _PROFILE_FIELDS}
+
     def content_hash(self) -> str:
-        data = asdict(self)
+        data = self.values()
         data["created_at"] = self.created_at.isoformat() if self.created_at else None
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(JobRecord))
+_PROFILE_FIELDS = tuple(f.name for f in fields(ProfileRecord))
 
 
 @dataclass

@@ -4,11 +4,10 @@ and remembers every source that lists it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
 from digest.db import session_scope
@@ -24,41 +23,41 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 def store_jobs(session: Session, source: Source, records: Iterable[JobRecord], now: datetime) -> tuple[int, int]:
-    """Insert new postings, update changed ones, link all to ``source``; returns (new, updated)."""
+    """Insert new postings, update changed ones, link all to ``source``; returns (new, updated).
+    New postings and links go in as batched INSERTs, without ORM objects (most of an ingest
+    is new postings); a changed posting is updated through the ORM."""
     unique = {r.uid: r for r in reversed(list(records))}  # the first occurrence wins
     uids = list(unique)
     existing: dict[str, Job] = {}
     for chunk in _chunks(uids):
         existing.update({job.uid: job for job in session.exec(select(Job).where(col(Job.uid).in_(chunk)))})
     linked = set(session.exec(select(JobSource.job_id).where(JobSource.source_id == source.id)))
-    added: list[Job] = []
+    ids = {uid: job.id for uid, job in existing.items()}
+    fresh: list[dict[str, Any]] = []
     updated = 0
     for uid in uids:
         record, job = unique[uid], existing.get(uid)
         digest = record.content_hash()
         if job is None:
-            job = existing[uid] = Job(**_job_fields(record), first_seen_at=now, updated_at=now, content_hash=digest)
-            added.append(job)
+            fresh.append({**_job_fields(record), "first_seen_at": now, "updated_at": now, "content_hash": digest})
         elif job.content_hash != digest:
             for key, value in _job_fields(record).items():
                 setattr(job, key, value)
             job.content_hash, job.updated_at = digest, now
             updated += 1
-    session.add_all(added)
-    session.flush()  # one batched INSERT ... RETURNING gives the new ids
+    for start in range(0, len(fresh), CHUNK):  # INSERT ... RETURNING gives the new ids
+        added = session.execute(insert(Job).returning(col(Job.uid), col(Job.id)), fresh[start : start + CHUNK])
+        ids.update((uid, job_id) for uid, job_id in added)
     assert source.id is not None
-    for uid in uids:
-        job_id = existing[uid].id
-        if job_id not in linked:
-            assert job_id is not None
-            session.add(JobSource(job_id=job_id, source_id=source.id, first_seen_at=now))
-            linked.add(job_id)
-    new = len(added)
-    return new, updated
+    links = [{"job_id": ids[uid], "source_id": source.id, "first_seen_at": now}
+             for uid in uids if ids[uid] not in linked]  # fmt: skip
+    if links:
+        session.execute(insert(JobSource), links)
+    return len(fresh), updated
 
 
 def _job_fields(record: JobRecord) -> dict[str, Any]:
-    fields = asdict(record)
+    fields = record.values()
     fields["tags"] = list(record.tags)
     return fields
 
@@ -75,7 +74,7 @@ def store_profiles(
     new = updated = 0
     for external_id in ids:
         record, profile = unique[external_id], existing.get(external_id)
-        fields = {**asdict(record), "skills": list(record.skills)}
+        fields = {**record.values(), "skills": list(record.skills)}
         digest = record.content_hash()
         if profile is None:
             assert source.id is not None
