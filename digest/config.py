@@ -241,7 +241,7 @@ class DeliverySettings(_Strict):
     workers: int = Field(1, ge=1, le=64, description="parallel SMTP connections")
     processes: int | None = Field(
         None, ge=1, le=32,
-        description="sender processes sharing the workers (default: one per worker, at most two per core)",
+        description="sender processes sharing the workers (default: one per core, at most one per worker)",
     )  # fmt: skip
     retry_backoff: list[float] = Field([5, 30, 120], description="seconds before each retry of a 4xx")
     max_soft_failures: int = Field(3, ge=1, description="left deferred in this many issues: suppressed as bounced")

@@ -23,7 +23,7 @@ from digest.cli.support import State, err, friendly_errors, print_json
 @click.option(
     "--processes",
     type=click.IntRange(1, 32),
-    help="Sender processes sharing the workers (default: one per worker, at most two per core).",
+    help="Sender processes sharing the workers (default: one per core, at most one per worker).",
 )
 @click.option("--resend-unknown", is_flag=True, help="Requeue messages whose fate is unknown (may send twice).")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON on stdout.")

@@ -166,11 +166,11 @@ def _start_workers(run: Run, options: SendOptions, delivery: DeliverySettings) -
 
 
 def default_processes(workers: int) -> int:
-    """One sender process per connection, at most two per core this process may run on: a
-    process holds the GIL while it renders and writes, so connections in one process wait on
-    each other (one process per connection was fastest here); past two per core they only
-    take turns on the cores and cost memory."""
-    return max(1, min(workers, 2 * len(os.sched_getaffinity(0))))
+    """One sender process per core this process may run on, at most one per connection: in
+    one process, connections take turns on the GIL while they render and write; with more
+    processes than cores they only take turns on the cores, and each costs memory (2 cores,
+    4 connections, here: 2 processes sent as fast as 4, in 33 MB less; 1 was 35% slower)."""
+    return max(1, min(workers, len(os.sched_getaffinity(0))))
 
 
 def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
