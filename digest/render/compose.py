@@ -134,6 +134,12 @@ class Composer:
         """The reader's segment: the one their delivery was queued in. When their preferences
         changed since, that segment's frozen preferences say what it is; one never frozen is
         ranked from the preferences they have now."""
+        if subscriber.segment_key:  # drafted already: whatever their preferences are now, this is it
+            with self._lock:
+                found = self.segments.get(subscriber.segment_key)
+                if found is not None:
+                    self.segments.move_to_end(subscriber.segment_key)
+                    return found
         prefs = subscriber.preferences
         key = subscriber.segment_key or prefs.key
         if key != prefs.key:

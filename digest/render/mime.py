@@ -110,11 +110,11 @@ class BodyTemplate:
         """The body with ``values`` in its holes; ``stuffed``: dot-stuffed for SMTP DATA. Every
         piece starts a line (the one before ends in a soft line break), so stuffing each piece
         on its own is stuffing the whole."""
+        encoded = {token: _qp_piece(value) for token, value in values.items()}  # once each, however many holes
         if stuffed:
-            return b"".join(
-                p if isinstance(p, bytes) else dot_stuffed(_qp_piece(values[p])) for p in self.stuffed_parts
-            )
-        return b"".join(p if isinstance(p, bytes) else _qp_piece(values[p]) for p in self.parts)
+            encoded = {token: dot_stuffed(value) for token, value in encoded.items()}
+            return b"".join(p if isinstance(p, bytes) else encoded[p] for p in self.stuffed_parts)
+        return b"".join(p if isinstance(p, bytes) else encoded[p] for p in self.parts)
 
 
 def _qp_piece(text: str) -> bytes:
