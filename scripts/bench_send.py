@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="send and smtp-source this many times; median ratio")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--profile", metavar="FILE", help="record `digest send` with py-spy into FILE (raw stacks)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (database, sources.yaml) and say where")
     parser.add_argument("--dkim", action="store_true", help="sign every message (a fresh 2048-bit RSA key)")
     parser.add_argument(
         "--compare-synchronous",
@@ -169,7 +170,10 @@ def main() -> None:
             f"  durable commits: FULL {full:,.0f} msg/s against {args.compare_synchronous} {other:,.0f} msg/s "
             f"({full / other:.1%}, median round; all rounds {', '.join(f'{a / b:.1%}' for a, b in compared)})"
         )
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"  kept {work} (DIGEST_SOURCES={work / 'sources.yaml'} DIGEST_DATABASE_URL={db_url})")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 class RssSampler:
