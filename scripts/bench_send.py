@@ -14,6 +14,7 @@ ratio and the sender's peak RSS. Needs Debian's postfix package (smtp-sink, smtp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="send and smtp-source this many times; median ratio")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--profile", metavar="FILE", help="record `digest send` with py-spy into FILE (raw stacks)")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (database, sources.yaml) and say where")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (database, sources.yaml)")
     parser.add_argument("--dkim", action="store_true", help="sign every message (a fresh 2048-bit RSA key)")
     parser.add_argument(
         "--compare-synchronous",
@@ -111,6 +112,7 @@ def main() -> None:
     env["DIGEST_SMTP_URL"] = f"smtp://127.0.0.1:{port}"
     size = _message_size(env, work)
     ratios, rounds, compared = [], [], []
+    wal = Path(db_url.removeprefix("sqlite:///") + "-wal") if db_url.startswith("sqlite:///") else None
     try:
         for round_number in range(args.rounds):
             if round_number:  # the same issue again: the bench forgets it was sent
@@ -122,7 +124,7 @@ def main() -> None:
                 out_file = str(Path(args.profile).absolute())
                 command = ["py-spy", "record", "--subprocesses", "--format", "raw", "--rate", "200", *spy,
                            "-o", out_file, "--", *command]  # fmt: skip
-            memory = RssSampler()
+            memory = RssSampler(wal)
             sink_before = _cpu_seconds(sink.pid)
             send_time, out = timed("digest send", lambda: memory.run(command, env=env, cwd=work))  # noqa: B023
             start = out.find("\n{") + 1 if not out.startswith("{") else 0  # py-spy prints around it
@@ -153,6 +155,8 @@ def main() -> None:
                 f"{memory.system:.1f} s system; smtp-source -d alone {wire_cpu:.1f} s CPU; smtp-sink "
                 f"{sink_for_send:.1f} s CPU during digest send, {sink_for_wire:.1f} s during smtp-source; "
                 f"wall: digest send {send_time:.1f} s, smtp-source {source_time:.1f} s"
+                + (f"; SQLite's WAL peaked at {memory.wal_mb:.0f} MB ({_tenths(memory.wal_series)} MB at each "
+                   "tenth of the run)" if memory.wal is not None else "")
             )  # fmt: skip
     finally:
         sink.terminate()
@@ -177,10 +181,13 @@ def main() -> None:
 
 
 class RssSampler:
-    """Runs a command and samples the resident memory of it and its children (forked senders)."""
+    """Runs a command and samples the resident memory of it and its children (forked senders),
+    and the size of ``wal`` (SQLite's write-ahead log) if given."""
 
-    def __init__(self) -> None:
-        self.largest = self.total = self.user = self.system = 0.0
+    def __init__(self, wal: Path | None = None) -> None:
+        self.largest = self.total = self.user = self.system = self.wal_mb = 0.0
+        self.wal = wal
+        self.wal_series: list[float] = []  # the log's size at every sample (its file only grows)
 
     def run(self, command: list[str], **kwargs: object) -> str:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -198,6 +205,10 @@ class RssSampler:
 
     def _sample(self, root: int, done: threading.Event) -> None:
         while not done.wait(0.1):
+            if self.wal is not None:
+                with contextlib.suppress(OSError):
+                    self.wal_series.append(self.wal.stat().st_size / 1e6)
+                    self.wal_mb = max(self.wal_mb, self.wal_series[-1])
             sizes = [_memory_mb(pid) for pid in _tree(root)]
             if sizes:
                 self.largest = max(self.largest, *(rss for rss, _ in sizes))
@@ -239,6 +250,10 @@ def _send_with_synchronous(mode: str, engine: Engine, command: list[str], env: d
     seconds, out = timed(f"digest send ({mode})", lambda: RssSampler().run(command, env=other_env, cwd=work))
     report = json.loads(out[out.find("{") :]) if "{" in out else {}
     return float(report.get("sent", 0)) / seconds
+
+
+def _tenths(series: list[float]) -> str:
+    return " ".join(f"{series[len(series) * n // 10]:.0f}" for n in range(10)) if series else "-"
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 
 from digest.build.issue import build_issue
 from digest.config import Config
+from digest.db import create_db_engine
 from digest.deliver.ledger import rows as ledger
 from digest.models import Delivery, Subscriber
 from tests.conftest import BACKEND
@@ -150,3 +151,13 @@ def test_hosts_reach_only_their_own_links(tmp_path: Path) -> None:
         targets = [f"{first.address}:{door.port}", f"127.0.0.1:{door.port}", f"{second.address}:{door.port}"]
         out, _ = first.start([sys.executable, "-c", probe, *targets], stdout=PIPE).communicate(timeout=30)
     assert out.split() == ["open", "closed", "closed"]
+
+
+def test_postgresql_connections_give_up_on_a_cut_off_peer(db_url: str) -> None:
+    """What lets the others take over from a host cut off inside a transaction: the server ends
+    a transaction left idle (its row locks go with it)."""
+    engine = create_db_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar() == "1min"
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0", "a sender's statements may take long"
+    engine.dispose()
