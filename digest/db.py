@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from digest.errors import DatabaseError
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_MS = 30_000
 IDLE_IN_TRANSACTION_MS = SILENT_CONNECTION_MS = 60_000  # PostgreSQL: see _postgresql_options
+CHECKPOINT_EVERY, CHECKPOINT_WAIT_MS = 2.0, 50  # SQLite's log during a send: see WalCheckpoints
 POOL_SIZE, POOL_OVERFLOW = 5, 75  # a send keeps one connection per worker (up to 64) and a few of its own
 
 
@@ -86,6 +89,37 @@ def _sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+class WalCheckpoints:
+    """SQLite: the write-ahead log kept from growing during a long send. Senders that read and
+    write without pause always leave some reader on the log, so SQLite's own checkpoints
+    (PASSIVE) can never start it over, and it grows (200 MB at 1,000,000 readers) while every
+    lookup in it gets slower. ``tick`` (called often, by the process that watches the
+    senders) runs a RESTART checkpoint every ``every`` seconds, which waits at most
+    CHECKPOINT_WAIT_MS for the others: busy, it leaves it to the next tick. Nothing on
+    PostgreSQL."""
+
+    def __init__(self, engine: Engine, every: float = CHECKPOINT_EVERY) -> None:
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self.path = database if database and database != ":memory:" else None
+        self.every, self._next = every, time.monotonic() + every
+        self.done = self.busy = 0
+
+    def tick(self) -> None:
+        if self.path is None or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.every
+        try:  # its own connection: a short busy timeout never stays on a pooled one
+            conn = sqlite3.connect(self.path, timeout=CHECKPOINT_WAIT_MS / 1000, isolation_level=None)
+            try:
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            busy = 1
+        self.busy += bool(busy)
+        self.done += not busy
 
 
 def describe(engine: Engine) -> str:

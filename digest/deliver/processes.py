@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from digest.db import WalCheckpoints
 from digest.deliver import ledger
 from digest.deliver.workers import RateLimiter, Run, run_workers
 from digest.errors import DigestError
@@ -92,7 +93,9 @@ def _watch(run: Run, children: list[Any], done: Any, progress: Callable[[str], N
                 progress(outcome)  # type: ignore[misc]
         seen = now
 
+    checkpoints = WalCheckpoints(run.engine)
     while any(child.is_alive() for child in children):
+        checkpoints.tick()
         if run.stop.is_set():
             for child in children:
                 if child.pid and child.is_alive():
@@ -145,7 +148,7 @@ def _child(run: Run, threads: int, number: int, processes: int, results: Any, do
 
     run.on_message = counted
     try:
-        run_workers(run, threads)
+        run_workers(run, threads, checkpoints=False)
     finally:
         with lock:
             report_progress()

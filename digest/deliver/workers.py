@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from digest.config import DeliverySettings
+from digest.db import WalCheckpoints
 from digest.deliver import ledger
 from digest.deliver.ledger import DeliveryStatus
 from digest.deliver.replies import MAILBOX_CONCERNS, Concern
@@ -156,14 +157,20 @@ class Run:
         self.stop.set()
 
 
-def run_workers(run: Run, workers: int) -> None:
+def run_workers(run: Run, workers: int, checkpoints: bool = True) -> None:
+    """``workers`` connections in threads of this process, until the issue is done or the run
+    stops. ``checkpoints``: this process keeps SQLite's log short (sender processes leave
+    that to their parent)."""
     threads = [threading.Thread(target=_worker, args=(run, f"{run.me}:{n}"), name=f"sender-{n}", daemon=True)
                for n in range(workers)]  # fmt: skip
     for thread in threads:
         thread.start()
+    log = WalCheckpoints(run.engine) if checkpoints else None
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
+            if log is not None:
+                log.tick()
     refused = run.refusals.requeued()
     if refused:  # every worker has committed its outcomes: the streak's failures go back in the queue
         requeued = ledger.requeue_refused(run.engine, refused)
