@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -22,8 +23,13 @@ from sqlmodel import Session
 from digest.errors import DatabaseError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# psycopg logs what it ignores while closing a connection already lost ("error ignored
+# terminating <psycopg.Pipeline [BAD]>"); without a handler, Python would print each on
+# stderr above the one Error: line. A program that sets up logging still sees them.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 SQLITE_BUSY_MS = 30_000
 IDLE_IN_TRANSACTION_MS = SILENT_CONNECTION_MS = 60_000  # PostgreSQL: see _postgresql_options
+REASON_CHARS = 300  # of a driver's message in an error line
 CHECKPOINT_EVERY, CHECKPOINT_WAIT_MS = 2.0, 50  # SQLite's log during a send: see WalCheckpoints
 POOL_SIZE, POOL_OVERFLOW = 5, 75  # a send keeps one connection per worker (up to 64) and a few of its own
 
@@ -215,9 +221,11 @@ def database_failure(exc: BaseException) -> DatabaseError:
 
 
 def _reason(exc: BaseException) -> str:
+    """The driver's message on one line (libpq's span several: "server closed the connection
+    unexpectedly / This probably means ... / before or while processing the request.")."""
     text = str(getattr(exc, "orig", exc) or exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
+    return " ".join(lines)[:REASON_CHARS] if lines else type(exc).__name__
 
 
 @contextmanager

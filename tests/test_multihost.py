@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from digest.build.issue import build_issue
 from digest.config import Config
-from digest.db import create_db_engine
+from digest.db import SILENT_CONNECTION_MS, create_db_engine
 from digest.deliver.ledger import rows as ledger
 from digest.models import Delivery, Subscriber
 from tests.conftest import BACKEND
@@ -113,6 +113,8 @@ def test_a_host_cut_off_mid_send_is_taken_over_and_every_reader_is_mailed_once(
             victim.host.cut()
         cut_at = len(sink.messages)
         outputs = [sender.process.communicate(timeout=240) for sender in others]
+        if cut == "everything":  # its connections go silent: it gives up on them, and says so
+            gave_up = victim.process.communicate(timeout=SILENT_CONNECTION_MS / 1000 + 120)
         victim.host.kill_all()
         received = sink.received()
         helos = set(sink.helos)
@@ -135,6 +137,11 @@ def test_a_host_cut_off_mid_send_is_taken_over_and_every_reader_is_mailed_once(
     assert set(not_mailed) <= set(unknown), "every reader not mailed is counted unknown, none silently skipped"
     if cut == "database":
         assert not_mailed == [], "cut off from the database only, the host's relay took all it began"
+    else:
+        assert victim.process.returncode == 7, gave_up
+        said = gave_up[1].strip().splitlines()
+        print(f"the cut-off host, exit {victim.process.returncode}: {said[-1] if said else ''}")
+        assert said and said[-1].startswith("Error: ") and "Traceback" not in gave_up[1], gave_up
 
 
 def test_hosts_reach_only_their_own_links(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from digest.deliver.processes import run_processes
 from digest.deliver.returnpath import ReturnPath
 from digest.deliver.transport import DeliveryProblem, Prepared, open_transport
 from digest.deliver.workers import RateLimiter, Refusals, Run, run_workers
-from digest.errors import InputError, SendAborted, SubscriberError
+from digest.errors import DatabaseError, InputError, SendAborted, SubscriberError
 from digest.models import Issue
 from digest.render.compose import Composer, sample_reader
 from digest.render.dkim import DkimSigner, dkim_signer
@@ -174,7 +174,13 @@ def default_processes(workers: int) -> int:
 
 
 def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
-    report = _report(engine, run, recovered)
+    try:
+        report = _report(engine, run, recovered)
+    except DatabaseError as exc:  # the database went with the run (a host cut off): what this run knows
+        outcomes = run.outcomes
+        report = SendReport(run.issue.week, "stopped", sent=outcomes["sent"], failed=outcomes["failed"],
+                            skipped=outcomes["skipped"], unknown=outcomes["unknown"] + recovered)  # fmt: skip
+        run.failure = run.failure or exc
     if report.remaining and (run.stop.is_set() or run.limit_reached):
         report.status = "stopped"
     if run.failure is not None:
