@@ -112,6 +112,7 @@ def send(engine: Engine, config: Config, issue: Issue, options: SendOptions, hoo
     if not sum(before.values()):
         hooks.log("Warning: the list has no active readers; nobody will be mailed (digest subscribers add or import).")
     pending = ledger.pending(engine, issue.id or 0)
+    ledger.refresh_statistics(engine, pending)
     if hooks.on_start:
         hooks.on_start(min(pending, options.limit) if options.limit is not None else pending)
     run = _run(engine, config, issue, composer, signer, options, hooks)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from digest import status
-from digest.db import connection, session_scope
+from digest.db import connection, database_errors, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
 from digest.models import Delivery, Feedback, Issue, Segment, Subscriber
@@ -49,6 +49,7 @@ class Begun(StrEnum):
 STATUSES = tuple(DeliveryStatus)
 _SETTLED = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNKNOWN, DeliveryStatus.SKIPPED)
 _TO_SEND = (DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)
+ANALYZE_AFTER = 10_000  # rows to send: PostgreSQL's statistics are refreshed first (refresh_statistics)
 LOST = "the sender stopped between DATA and the reply"
 SQLITE_RETRIES = 30_000  # with naps of up to 10 ms: minutes, as long as SQLite's own busy timeout
 
@@ -123,6 +124,20 @@ def enqueue(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
         statement = dialect.insert(Delivery).from_select(columns, rows)
         statement = statement.on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
         return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def refresh_statistics(engine: Engine, pending: int) -> None:
+    """PostgreSQL plans a claim from its statistics of the table: just after a big enqueue
+    (before autovacuum's next look) they say there are few queued rows, and the planner sorts
+    all of them at every claim instead of reading the index in order (a 1,000,000-reader
+    send ran at 600 msg/s that way). With ``pending`` rows to send (ANALYZE_AFTER or more),
+    ANALYZE samples the table; it blocks no reader or writer. Nothing on SQLite, whose plan
+    needs no statistics."""
+    if pending < ANALYZE_AFTER or engine.dialect.name != "postgresql":
+        return
+    with database_errors(), engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE delivery")
+        conn.commit()
 
 
 def unfrozen(engine: Engine, issue_id: int) -> list[Preferences]:
