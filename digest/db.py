@@ -28,7 +28,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # stderr above the one Error: line. A program that sets up logging still sees them.
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
 SQLITE_BUSY_MS = 30_000
-IDLE_IN_TRANSACTION_MS = SILENT_CONNECTION_MS = 60_000  # PostgreSQL: see _postgresql_options
+IDLE_IN_TRANSACTION_MS = SILENT_CONNECTION_MS = 60_000  # PostgreSQL: end_idle_transactions, _postgresql_options
 REASON_CHARS = 300  # of a driver's message in an error line
 CHECKPOINT_EVERY, CHECKPOINT_WAIT_MS = 2.0, 50  # SQLite's log during a send: see WalCheckpoints
 POOL_SIZE, POOL_OVERFLOW = 5, 75  # a send keeps one connection per worker (up to 64) and a few of its own
@@ -65,25 +65,36 @@ def create_db_engine(url: str, wait: float | None = None) -> Engine:
 
 
 def _postgresql_options(query: Any, wait: float | None, busy_ms: int) -> dict[str, Any]:
-    """How a connection to PostgreSQL survives a network that goes silent (a host cut off).
-
-    The server ends a transaction its client leaves idle for a minute, so a cut-off sender's
-    row locks never hold the others up for longer (a take-over waits on them); the kernel
-    gives up on a connection whose data goes unacknowledged for a minute, and keepalives
-    find a silent one while waiting for a reply, so the cut-off sender stops with an error
-    instead of waiting for ever. ``wait``: statements and locks are waited on no longer."""
-    options = [f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"]
-    user_timeout = SILENT_CONNECTION_MS
-    if wait is not None:  # the server gives up on a statement, and the kernel on a silent connection sooner
-        options += [f"-c statement_timeout={busy_ms}", f"-c lock_timeout={busy_ms}"]
-        user_timeout = busy_ms
-    given = query.get("options")  # the URL's own ?options=... come last, and win
-    return {
+    """How a connection to PostgreSQL notices a network gone silent (a host cut off): the
+    kernel gives up on data left unacknowledged for a minute, and keepalives find a silent
+    peer while a reply is awaited, so a cut-off sender stops with an error instead of
+    waiting for ever. (Behind a proxy or pooler that still acknowledges, only the proxy can
+    tell.) The URL's own settings of these win. ``wait``: statements and locks are waited on
+    no longer either (a startup ``options`` parameter, which PgBouncer refuses, is sent only
+    then, as before)."""
+    given = {key: query[key] for key in _LIBPQ_TIMEOUTS if key in query}
+    settings: dict[str, Any] = {
         "connect_timeout": 10 if wait is None else max(1, round(wait)),
-        "options": " ".join([*options, *([given] if isinstance(given, str) else given or [])]),
-        "tcp_user_timeout": user_timeout,
+        "tcp_user_timeout": SILENT_CONNECTION_MS if wait is None else busy_ms,
         "keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10, "keepalives_count": 4,
     }  # fmt: skip
+    if wait is not None:  # the server gives up on a statement, and the kernel on a silent connection sooner
+        settings["options"] = f"-c statement_timeout={busy_ms} -c lock_timeout={busy_ms}"
+    return {**settings, **given}
+
+
+_LIBPQ_TIMEOUTS = ("connect_timeout", "tcp_user_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                   "keepalives_count")  # fmt: skip
+
+
+def end_idle_transactions(conn: Connection, local: bool = True) -> None:
+    """PostgreSQL: the server ends this connection's transaction (``local``: the one open now;
+    else every one until RESET) if it is left idle for IDLE_IN_TRANSACTION_MS, so the row locks
+    of a sender cut off mid-transaction never hold up the others' take-over for longer. Only
+    the ledger's own short transactions ask for it: a build ranks for minutes inside one."""
+    if conn.dialect.name == "postgresql":
+        scope = "LOCAL " if local else ""
+        conn.exec_driver_sql(f"SET {scope}idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:

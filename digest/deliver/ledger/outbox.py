@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from digest.db import SQLITE_BUSY_MS, database_errors, database_failure
+from digest.db import SQLITE_BUSY_MS, database_errors, database_failure, end_idle_transactions
 from digest.deliver.ledger.rows import SQLITE_RETRIES, Begun, DeliveryStatus, _mark_bounced, writing
 from digest.models import Delivery
 from digest.timeutil import utcnow
@@ -88,6 +88,8 @@ class Outbox:
         self._dbapi_error: type[Exception] = engine.dialect.dbapi.Error  # type: ignore[union-attr]
         with database_errors():
             self.conn = engine.connect()
+            end_idle_transactions(self.conn, local=False)  # its windows' transactions (RESET on release)
+            self.conn.commit()
         self.cursor = self.conn.connection.cursor()
         if self._sqlite:  # SQLite's busy handler naps 1 to 100 ms; _commit retries in 0.2 ms steps instead
             self.cursor.execute("PRAGMA busy_timeout=0")
@@ -194,6 +196,9 @@ class Outbox:
         try:
             if self._sqlite:  # the pooled connection waits for locks as every other one does
                 self.cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+            else:  # and its transactions may be idle again, as everyone else's
+                self.cursor.execute("RESET idle_in_transaction_session_timeout")
+                self.conn.connection.commit()
             self.cursor.close()
         except self._dbapi_error:  # a connection that cannot be put right is not pooled again
             self.conn.invalidate()

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from digest import status
-from digest.db import connection, database_errors, session_scope
+from digest.db import connection, database_errors, end_idle_transactions, session_scope
 from digest.dbtypes import UTCDateTime
 from digest.deliver.replies import MAILBOX_CONCERNS, concern_of
 from digest.models import Delivery, Feedback, Issue, Segment, Subscriber
@@ -188,6 +188,7 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> tup
         if not dead and session.exec(select(Delivery.id).where(mine, live, expired).limit(1)).first() is None:
             return 0, 0
     with writing(engine), session_scope(engine) as session:
+        end_idle_transactions(session.connection())
         gone = or_(col(Delivery.claimed_by).in_(dead), expired)
         lost = session.execute(
             update(Delivery)
@@ -239,6 +240,7 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
     )
     claimed: list[tuple[str, int]] = []
     with writing(engine), session_scope(engine) as session:
+        end_idle_transactions(session.connection())  # a claimer cut off mid-claim keeps no locks for long
         for due in picks:
             if len(claimed) >= limit:
                 break
