@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlmodel import Session, select
 from digest.build.issue import build_issue
 from digest.config import Config, Settings
 from digest.deliver import ledger
-from digest.deliver.send import SendOptions
+from digest.deliver.send import SendOptions, default_processes
 from digest.errors import SendAborted
 from digest.models import Delivery, Event, Subscriber
 from digest.subscribers import remove
@@ -297,3 +298,15 @@ def test_a_test_copy_is_that_readers_version_marked_test_with_links_that_do_noth
     with Session(engine) as session:
         assert session.exec(select(Subscriber.status).where(Subscriber.email == "ada@example.com")).one() == "active"
         assert session.exec(select(Delivery)).all() == []
+
+
+def test_sender_processes_by_default_one_per_core_and_never_more_than_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert [default_processes(w) for w in (1, 2, 4, 16)] == [1, 2, 2, 2]
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS, Windows: the machine's count instead
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert [default_processes(w) for w in (1, 2, 4)] == [1, 2, 3]
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert default_processes(4) == 1
