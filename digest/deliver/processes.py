@@ -86,11 +86,13 @@ def _watch(run: Run, children: list[Any], done: Any, progress: Callable[[str], N
 
     def pass_on() -> None:
         nonlocal seen
+        if progress is None:
+            return
         with done.get_lock():
             now = list(done)
-        for position, outcome in enumerate(OUTCOMES):
-            for _ in range(now[position] - seen[position] if progress else 0):
-                progress(outcome)  # type: ignore[misc]
+        for outcome, was, count in zip(OUTCOMES, seen, now, strict=True):
+            for _ in range(count - was):
+                progress(outcome)
         seen = now
 
     checkpoints = WalCheckpoints(run.engine)

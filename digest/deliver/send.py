@@ -170,11 +170,12 @@ def default_processes(workers: int) -> int:
     """One sender process per core this process may run on, at most one per connection: in
     one process, connections take turns on the GIL while they render and write; with more
     processes than cores they only take turns on the cores, and each costs memory (2 cores,
-    4 connections, here: 2 processes sent as fast as 4, in 33 MB less; 1 sent at about two thirds of their rate)."""
+    4 connections, here: 2 processes sent as fast as 4, in 33 MB less; 1 sent at about two
+    thirds of their rate)."""
     if workers <= 1:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(workers, cores))
+    return min(workers, cores)
 
 
 def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:

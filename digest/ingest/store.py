@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
@@ -15,9 +15,10 @@ from digest.ingest.records import JobRecord, ProfileRecord
 from digest.models import Job, JobSource, Profile, Source
 
 CHUNK = 500
+T = TypeVar("T")
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
 
@@ -45,9 +46,9 @@ def store_jobs(session: Session, source: Source, records: Iterable[JobRecord], n
                 setattr(job, key, value)
             job.content_hash, job.updated_at = digest, now
             updated += 1
-    for start in range(0, len(fresh), CHUNK):  # INSERT ... RETURNING gives the new ids
-        added = session.execute(insert(Job).returning(col(Job.uid), col(Job.id)), fresh[start : start + CHUNK])
-        ids.update((uid, job_id) for uid, job_id in added)
+    new_ids = insert(Job).returning(col(Job.uid), col(Job.id))
+    for rows in _chunks(fresh):  # INSERT ... RETURNING gives the new ids
+        ids.update((uid, job_id) for uid, job_id in session.execute(new_ids, rows))
     assert source.id is not None
     links = [{"job_id": ids[uid], "source_id": source.id, "first_seen_at": now}
              for uid in uids if ids[uid] not in linked]  # fmt: skip

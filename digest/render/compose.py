@@ -134,21 +134,23 @@ class Composer:
         """The reader's segment: the one their delivery was queued in. When their preferences
         changed since, that segment's frozen preferences say what it is; one never frozen is
         ranked from the preferences they have now."""
-        if subscriber.segment_key:  # drafted already: whatever their preferences are now, this is it
-            with self._lock:
-                found = self.segments.get(subscriber.segment_key)
-                if found is not None:
-                    self.segments.move_to_end(subscriber.segment_key)
-                    return found
+        drafted = self._drafted(subscriber.segment_key)  # whatever their preferences are now, this is it
+        if drafted is not None:
+            return drafted
         prefs = subscriber.preferences
         key = subscriber.segment_key or prefs.key
         if key != prefs.key:
-            with self._lock:
-                drafted = key in self.segments
-            if not drafted:
-                frozen = self._frozen_preferences(key)
-                key, prefs = (key, frozen) if frozen is not None else (prefs.key, prefs)
+            frozen = self._frozen_preferences(key)
+            key, prefs = (key, frozen) if frozen is not None else (prefs.key, prefs)
         return self._segment(key, lambda: prefs)
+
+    def _drafted(self, key: str) -> SegmentDraft | None:
+        """The segment's draft if it is in memory (now the most recently used), else None."""
+        with self._lock:
+            found = self.segments.get(key) if key else None
+            if found is not None:
+                self.segments.move_to_end(key)
+            return found
 
     def _frozen_preferences(self, key: str) -> Preferences | None:
         query = select(Segment.preferences).where(Segment.issue_id == self.issue.id, Segment.key == key)
@@ -160,11 +162,9 @@ class Composer:
         """The segment's draft, made once while it is in use (sender threads share it). Only the
         most recent SEGMENTS_KEPT stay in memory: senders work segment by segment, so memory
         stays flat however many segments there are."""
-        with self._lock:
-            found = self.segments.get(key)
-            if found is not None:
-                self.segments.move_to_end(key)
-                return found
+        found = self._drafted(key)
+        if found is not None:
+            return found
         wanted = prefs()
         with self._lock:
             picks = self.picks.pop(key, None)
