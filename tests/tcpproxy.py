@@ -49,9 +49,15 @@ class Proxy:
             sink.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
+        """Both ends of every connection hear it end. A plain close() would not do: while a pump
+        thread waits in recv() on a socket, closing it sends nothing, so a PostgreSQL backend on the
+        far side would wait for its client, and hold its row locks, for as long as this process
+        lives (the next test's TRUNCATE then waited on them for ever)."""
         self._closing.set()
         self.listener.close()
         for sock in self._sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             with suppress(OSError):
                 sock.close()
 
