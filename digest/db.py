@@ -29,6 +29,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 logging.getLogger("psycopg").addHandler(logging.NullHandler())
 SQLITE_BUSY_MS = 30_000
 IDLE_IN_TRANSACTION_MS = SILENT_CONNECTION_MS = 60_000  # PostgreSQL: end_idle_transactions, _postgresql_options
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 20, 10, 4  # s, s, probes: a silent peer found in a minute
 REASON_CHARS = 300  # of a driver's message in an error line
 CHECKPOINT_EVERY, CHECKPOINT_WAIT_MS = 2.0, 50  # SQLite's log during a send: see WalCheckpoints
 POOL_SIZE, POOL_OVERFLOW = 5, 75  # a send keeps one connection per worker (up to 64) and a few of its own
@@ -76,7 +77,8 @@ def _postgresql_options(query: Any, wait: float | None, busy_ms: int) -> dict[st
     settings: dict[str, Any] = {
         "connect_timeout": 10 if wait is None else max(1, round(wait)),
         "tcp_user_timeout": SILENT_CONNECTION_MS if wait is None else busy_ms,
-        "keepalives": 1, "keepalives_idle": 20, "keepalives_interval": 10, "keepalives_count": 4,
+        "keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE, "keepalives_interval": KEEPALIVE_INTERVAL,
+        "keepalives_count": KEEPALIVE_COUNT,
     }  # fmt: skip
     if wait is not None:  # the server gives up on a statement, and the kernel on a silent connection sooner
         settings["options"] = f"-c statement_timeout={busy_ms} -c lock_timeout={busy_ms}"
@@ -89,12 +91,32 @@ _LIBPQ_TIMEOUTS = ("connect_timeout", "tcp_user_timeout", "keepalives", "keepali
 
 def end_idle_transactions(conn: Connection, local: bool = True) -> None:
     """PostgreSQL: the server ends this connection's transaction (``local``: the one open now;
-    else every one until RESET) if it is left idle for IDLE_IN_TRANSACTION_MS, so the row locks
-    of a sender cut off mid-transaction never hold up the others' take-over for longer. Only
-    the ledger's own short transactions ask for it: a build ranks for minutes inside one."""
+    else every one until RESET_TRANSACTION_LIMITS) if its client goes silent, so the row
+    locks of a sender cut off mid-transaction never hold up the others' take-over for long:
+    after IDLE_IN_TRANSACTION_MS idle between statements, and within about a minute of the
+    network going silent, found by the server's own keepalives, otherwise hours away (the
+    kernel's default). That second way is what ends a transaction cut off in the middle of a
+    statement or a pipeline: the server then waits for the rest, which is not "idle", and no
+    timeout of PostgreSQL's own ever fires. One round trip. Only the ledger's own short
+    transactions ask for it: a build ranks for minutes inside one."""
     if conn.dialect.name == "postgresql":
-        scope = "LOCAL " if local else ""
-        conn.exec_driver_sql(f"SET {scope}idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+        scope = "true" if local else "false"
+        calls = ", ".join(f"set_config('{name}', '{value}', {scope})" for name, value in _LEDGER_LIMITS.items())
+        conn.exec_driver_sql(f"SELECT {calls}")
+
+
+# The server's side of a ledger connection (end_idle_transactions); set per session or
+# transaction, as any user may. Over a Unix socket, the TCP ones do nothing.
+_LEDGER_LIMITS = {
+    "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_MS,
+    "tcp_keepalives_idle": KEEPALIVE_IDLE,
+    "tcp_keepalives_interval": KEEPALIVE_INTERVAL,
+    "tcp_keepalives_count": KEEPALIVE_COUNT,
+    "tcp_user_timeout": SILENT_CONNECTION_MS,  # data it sent, unacknowledged for this long: the client is gone
+}
+RESET_TRANSACTION_LIMITS = "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ({})".format(
+    ", ".join(f"'{name}'" for name in _LEDGER_LIMITS)
+)  # end_idle_transactions(local=False) undone, in one round trip
 
 
 def _sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:

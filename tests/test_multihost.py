@@ -1,12 +1,17 @@
 """Senders on several machines sharing one PostgreSQL, for real: three hosts, each a network
-namespace with its own hostname (tests/netns.py), reach the database and the mail server only
-over their own links. One host is cut off mid-send; the others take its claims over once its
-lease runs out, and every reader is mailed once.
+namespace with its own hostname (tests/netns.py), reach the database (a server of the test's
+own, listening on their links: tests/pgserver.py) and the mail server only over their own
+links. One host is cut off mid-send; the others take its claims over once its lease runs out,
+and every reader is mailed once.
 
-The two ways a host is cut off: from the database only (the bytes to PostgreSQL go nowhere,
-tests/tcpproxy.py; its relay still takes what it is sending, so every message it began goes
-out and nobody is left unmailed), or from everything (its link goes down: the window it was
-sending may be lost with it, and those readers are counted unknown, never mailed twice)."""
+The two ways a host is cut off: from the database only (its link to the database goes down;
+its relay still takes what it is sending, so every message it began goes out and nobody is
+left unmailed), or from everything (both its links go down: the window it was sending may be
+lost with it, and those readers are counted unknown, never mailed twice). Either way the
+database hears nothing more from it and no error: the server finds it gone by itself, by the
+idle-transaction timeout or its keepalives (digest.db.end_idle_transactions), and only then
+are the row locks of a transaction the host had open let go (a cut in the middle of a
+pipeline of statements is found by the keepalives alone)."""
 
 from __future__ import annotations
 
@@ -21,19 +26,20 @@ from pathlib import Path
 from subprocess import PIPE, Popen
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from digest.build.issue import build_issue
 from digest.config import Config
-from digest.db import SILENT_CONNECTION_MS, create_db_engine
+from digest.db import SILENT_CONNECTION_MS, create_db_engine, end_idle_transactions, open_database
 from digest.deliver.ledger import Outbox
 from digest.deliver.ledger import rows as ledger
 from digest.models import Delivery, Subscriber
 from tests.conftest import BACKEND
 from tests.helpers import ingest_samples
 from tests.netns import Host, hosts
+from tests.pgserver import postgres_server
 from tests.smtpserver import Faults, MailSink, smtp_server
 from tests.tcpproxy import Proxy, proxy
 from tests.test_send_crash import many_readers
@@ -51,29 +57,40 @@ WORKERS, COMMIT_EVERY = 2, 8  # each host's connections, and the rows each marks
 @dataclass
 class Sender:
     host: Host
-    database: Proxy  # this machine's end of the host's way to PostgreSQL
-    mail: Proxy  # and to the mail server
+    mail: Proxy  # this machine's end of the host's way to the mail server
     process: Popen[str]
 
 
 @contextmanager
-def senders(count: int, sink: MailSink, db_url: str, env: dict[str, str], config: Config) -> Iterator[list[Sender]]:
-    """``digest send`` on each of ``count`` hosts, all on one issue."""
+def senders(
+    machines: list[Host], sink: MailSink, db_url: str, env: dict[str, str], config: Config
+) -> Iterator[list[Sender]]:
+    """``digest send`` on each host, all on one issue, reaching the database on the host's own link to it."""
     database = make_url(db_url)
     with ExitStack() as stack:
         started = []
-        for host in stack.enter_context(hosts(count)):
-            to_db = stack.enter_context(proxy((database.host or "127.0.0.1", database.port or 5432), host.address))
+        for host in machines:
             to_mail = stack.enter_context(proxy(("127.0.0.1", sink.port), host.address))
-            url = database.set(host=host.address, port=to_db.port).render_as_string(hide_password=False)
+            url = database.set(host=host.db_address).render_as_string(hide_password=False)
             host_env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", **env, "DIGEST_DATABASE_URL": url,
                         "DIGEST_BASE_URL": "https://digest.example.com",  # the relay is not on loopback
                         "DIGEST_SOURCES": str(config.settings.sources_path),
                         "DIGEST_SMTP_URL": f"smtp://{host.address}:{to_mail.port}"}  # fmt: skip
             process = host.start([sys.executable, "-m", "digest", "send", "--json"], env=host_env,
                                  cwd=config.base_dir, stdout=PIPE, stderr=PIPE)  # fmt: skip
-            started.append(Sender(host, to_db, to_mail, process))
+            started.append(Sender(host, to_mail, process))
         yield started
+
+
+@contextmanager
+def shared_database(machines: list[Host]) -> Iterator[tuple[str, Engine]]:
+    """The test's own PostgreSQL server, listening on each host's link to it, with digest's schema."""
+    with postgres_server([host.db_address for host in machines]) as url:
+        engine = open_database(url)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
 
 
 def deliveries(engine: Engine) -> dict[str, tuple[str, str]]:
@@ -96,20 +113,24 @@ def wait_until_sending(sink: MailSink, running: list[Sender], seconds: float = 6
 
 @pytest.mark.parametrize("cut", ["database", "everything"])
 def test_a_host_cut_off_mid_send_is_taken_over_and_every_reader_is_mailed_once(
-    engine: Engine, sample_config: Config, env: dict[str, str], db_url: str, cut: str
+    sample_config: Config, env: dict[str, str], cut: str
 ) -> None:
     path = sample_config.settings.sources_path
     path.write_text(path.read_text().replace(
         "  workers: 1\n", f"  workers: {WORKERS}\n  lease_seconds: {LEASE}\n  commit_every: {COMMIT_EVERY}\n  batch: 40\n"
     ))  # fmt: skip
-    ingest_samples(engine, sample_config)
-    build_issue(engine, sample_config)
-    addresses = many_readers(engine, READERS)
-    with smtp_server(Faults(delay=0.004)) as sink, senders(3, sink, db_url, env, sample_config) as running:
+    with ExitStack() as stack:
+        machines = stack.enter_context(hosts(3))
+        db_url, engine = stack.enter_context(shared_database(machines))
+        ingest_samples(engine, sample_config)
+        build_issue(engine, sample_config)
+        addresses = many_readers(engine, READERS)
+        sink = stack.enter_context(smtp_server(Faults(delay=0.004)))
+        running = stack.enter_context(senders(machines, sink, db_url, env, sample_config))
         victim, others = running[0], running[1:]
         wait_until_sending(sink, running)
         if cut == "database":
-            victim.database.frozen.set()  # its packets to PostgreSQL go nowhere, and no error comes back
+            victim.host.cut_database()  # its packets to PostgreSQL go nowhere, and no error comes back
         else:
             victim.host.cut()
         cut_at = len(sink.messages)
@@ -119,11 +140,11 @@ def test_a_host_cut_off_mid_send_is_taken_over_and_every_reader_is_mailed_once(
         victim.host.kill_all()
         received = sink.received()
         helos = set(sink.helos)
+        state = deliveries(engine)
 
     codes = [sender.process.returncode for sender in others]
     assert codes in ([0, 0], [0, 5], [5, 0], [5, 5]), outputs  # 5: some readers are unknown (the cut host's window)
     reports = [json.loads(out) for out, _ in outputs]
-    state = deliveries(engine)
     unknown = sorted(a for a, (status, _) in state.items() if status == "unknown")
     duplicates = [a for a, n in received.items() if n > 1]
     print(f"\ncut {cut} at {cut_at} received: {len(received)} readers mailed, {len(unknown)} unknown, "
@@ -145,6 +166,51 @@ def test_a_host_cut_off_mid_send_is_taken_over_and_every_reader_is_mailed_once(
         assert said and said[-1].startswith("Error: ") and "Traceback" not in gave_up[1], gave_up
 
 
+# A sender cut off in the middle of a pipeline: the server has run its UPDATE (the row is
+# locked) and waits for the rest, which is not "idle in transaction", so PostgreSQL's idle
+# timeout never fires, and only the server's keepalives can find the client gone.
+MID_PIPELINE = """
+import sys, time
+from digest.db import create_db_engine, end_idle_transactions
+conn = create_db_engine(sys.argv[1]).connect()
+end_idle_transactions(conn)  # as the ledger's transactions do
+server = conn.connection.dbapi_connection.pgconn
+server.enter_pipeline_mode()
+server.send_query_params(b"UPDATE held SET n = n + 1 WHERE id = 1", None)  # and no Sync after it
+server.flush()
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_transaction_cut_off_mid_pipeline_lets_go_of_its_locks_within_two_minutes() -> None:
+    with hosts(1) as (host,), postgres_server([host.db_address]) as url:
+        admin = create_db_engine(url)
+        with admin.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE held (id int PRIMARY KEY, n int)")
+            conn.exec_driver_sql("INSERT INTO held VALUES (1, 0)")
+        there = make_url(url).set(host=host.db_address).render_as_string(hide_password=False)
+        holder = host.start([sys.executable, "-c", MID_PIPELINE, there], stdout=PIPE, stderr=PIPE,
+                            env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n", holder.communicate(timeout=30)
+        with admin.connect() as conn:
+            time.sleep(0.5)
+            state = conn.exec_driver_sql(
+                "SELECT state, wait_event FROM pg_stat_activity WHERE starts_with(query, 'UPDATE held')"
+            ).one()
+            assert tuple(state) == ("active", "ClientRead"), "it waits for the rest of the pipeline, not idle"
+            host.cut_database()
+            started = time.monotonic()
+            conn.exec_driver_sql("SET lock_timeout = '150s'")  # the server's default keepalive: two hours
+            conn.exec_driver_sql("UPDATE held SET n = 10 WHERE id = 1")
+            waited = time.monotonic() - started
+            conn.commit()
+        host.kill_all()
+        admin.dispose()
+    print(f"\nthe lock of the transaction cut off mid-pipeline was let go after {waited:.0f} s")
+    assert waited < 120
+
+
 def test_hosts_reach_only_their_own_links(tmp_path: Path) -> None:
     """The test hosts are isolated: a host reaches this machine's end of its own link, and neither
     this machine's loopback nor another host's link."""
@@ -161,18 +227,32 @@ def test_hosts_reach_only_their_own_links(tmp_path: Path) -> None:
     assert out.split() == ["open", "closed", "closed"]
 
 
-def test_only_the_ledgers_transactions_end_when_left_idle(db_url: str) -> None:
+def test_only_the_ledgers_transactions_end_when_their_client_goes_silent(db_url: str) -> None:
     """What lets the others take over from a host cut off inside a transaction: the server
-    ends a sender's transaction left idle for a minute (its row locks go with it). Every other
+    ends a sender's transaction left idle for a minute, and finds a silent client by its own
+    keepalives within about a minute (the server's default: two hours), ending a transaction
+    cut off mid-statement, which is not idle (its row locks go with it). Every other
     transaction may stay idle: a build ranks for minutes inside one."""
     engine = create_db_engine(db_url)
-    show = "SHOW idle_in_transaction_session_timeout"
+    limits = ("idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval",
+              "tcp_keepalives_count", "tcp_user_timeout")  # fmt: skip
+
+    def shown(conn: Connection) -> dict[str, str]:
+        return {name: conn.exec_driver_sql(f"SHOW {name}").scalar() for name in limits}
+
+    ledgers = dict(zip(limits, ["1min", "20", "10", "4", "60000"], strict=True))  # (SHOW says it in ms)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql(show).scalar() == "0"
+        usual = shown(conn)
+        assert usual["idle_in_transaction_session_timeout"] == "0"
         assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0", "a sender's statements may take long"
+        end_idle_transactions(conn)  # as a claim does, for its transaction
+        assert shown(conn) == ledgers
+        conn.commit()
+        assert shown(conn) == usual, "a claim's limits end with its transaction"
+    assert usual["tcp_keepalives_idle"] != "20", "the server's own keepalive differs (its default: 7200 s)"
     with Outbox(engine, "me:1:x", 60) as outbox:
-        assert outbox.conn.exec_driver_sql(show).scalar() == "1min"
+        assert shown(outbox.conn) == ledgers
         outbox.conn.rollback()
     with engine.connect() as conn:
-        assert conn.exec_driver_sql(show).scalar() == "0", "the sender's connection went back to the pool reset"
+        assert shown(conn) == usual, "the sender's connection went back to the pool reset"
     engine.dispose()

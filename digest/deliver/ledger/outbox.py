@@ -14,7 +14,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from digest.db import SQLITE_BUSY_MS, database_errors, database_failure, end_idle_transactions
+from digest.db import (
+    RESET_TRANSACTION_LIMITS,
+    SQLITE_BUSY_MS,
+    database_errors,
+    database_failure,
+    end_idle_transactions,
+)
 from digest.deliver.ledger.rows import SQLITE_RETRIES, Begun, DeliveryStatus, _mark_bounced, writing
 from digest.models import Delivery
 from digest.timeutil import utcnow
@@ -197,7 +203,7 @@ class Outbox:
             if self._sqlite:  # the pooled connection waits for locks as every other one does
                 self.cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             else:  # and its transactions may be idle again, as everyone else's
-                self.cursor.execute("RESET idle_in_transaction_session_timeout")
+                self.cursor.execute(RESET_TRANSACTION_LIMITS)
                 self.conn.connection.commit()
             self.cursor.close()
         except self._dbapi_error:  # a connection that cannot be put right is not pooled again
