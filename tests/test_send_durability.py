@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -160,6 +161,43 @@ def test_a_slow_server_keeps_a_live_senders_rows_its_own(engine: Engine, sample_
         report = run_week(engine, config, SendOptions(workers=2))
     assert (report.sent, report.unknown, report.exit_code) == (6, 0, 0)
     assert sink.received() == {a: 1 for a in addresses}
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="row locks: SQLite's writer locks the whole database")
+def test_rows_held_by_another_senders_claim_not_yet_committed_are_sent_in_the_same_run(
+    engine: Engine, sample_config: Config
+) -> None:
+    """Another sender's claim takes some rows and is cut off before it commits (its server
+    ends the transaction later, tests/test_multihost.py): the claims of this run skip those
+    locked rows, still queued and nobody's as far as it can see. The run must wait for them,
+    not end with them unmailed (as it did, once, in the multi-host test: 40 readers left)."""
+    from tests.test_send import readers, smtp_config
+
+    ingest_samples(engine, sample_config)
+    build_issue(engine, sample_config)
+    addresses = readers(engine, 12)
+    issue = find_issue(engine, None)
+    ledger.enqueue(engine, issue.id or 0)
+    held = engine.connect()
+    held.exec_driver_sql("UPDATE delivery SET claimed_by = 'elsewhere:1:x' WHERE id IN "
+                         "(SELECT id FROM delivery ORDER BY id DESC LIMIT 4)")  # fmt: skip
+    with smtp_server() as sink:
+
+        def cut_off_claim_ends() -> None:  # once the run has mailed all it could claim, and looked again
+            wait_for(lambda: len(sink.messages) >= 8)
+            time.sleep(2)
+            held.rollback()
+
+        ending = threading.Thread(target=cut_off_claim_ends)
+        ending.start()
+        try:
+            report = run_week(engine, smtp_config(sample_config, sink.port), SendOptions(workers=1))
+        finally:
+            ending.join()
+            held.close()
+        received = sink.received()
+    assert (report.sent, report.exit_code) == (12, 0)
+    assert received == {a: 1 for a in addresses}
 
 
 def test_a_run_that_stops_with_rows_left_exits_6(engine: Engine, sample_config: Config, env: dict[str, str]) -> None:

@@ -209,15 +209,28 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> tup
     return int(lost or 0), int(freed or 0)
 
 
-def claimed_by_others(engine: Engine, issue_id: int, me: str) -> bool:
-    """Whether rows of the issue still to send (or in flight) are claimed by another sender."""
+def claimed_by_others(engine: Engine, issue_id: int, me: str, now: datetime | None = None) -> bool:
+    """Whether rows of the issue still to send (or in flight) are claimed by another sender,
+    or are being claimed: rows due and claimed by nobody, after a claim came back empty, are
+    locked by another sender's claim not yet committed (one cut off mid-claim, until the
+    server ends its transaction), and may come free again: the run is not over while any are."""
+    now = now or utcnow()
+    mine = Delivery.issue_id == issue_id
     with session_scope(engine) as session:
         found = session.exec(
             select(Delivery.id)
-            .where(Delivery.issue_id == issue_id, col(Delivery.status).in_((*_TO_SEND, DeliveryStatus.SENDING)))
+            .where(mine, col(Delivery.status).in_((*_TO_SEND, DeliveryStatus.SENDING)))
             .where(col(Delivery.claimed_by).is_not(None), col(Delivery.claimed_by) != me)
             .limit(1)
         ).first()
+        if found is None:
+            due = or_(
+                col(Delivery.status) == DeliveryStatus.QUEUED,
+                and_(col(Delivery.status) == DeliveryStatus.DEFERRED, col(Delivery.next_attempt_at) <= now),
+            )
+            found = session.exec(
+                select(Delivery.id).where(mine, due, col(Delivery.claimed_by).is_(None)).limit(1)
+            ).first()
     return found is not None
 
 
