@@ -6,6 +6,7 @@ real TCP over a link the test can cut. Its data lives in a temporary folder, gon
 from __future__ import annotations
 
 import contextlib
+import pwd
 import shutil
 import signal
 import socket
@@ -23,10 +24,12 @@ USER = "postgres"  # the server refuses to run as root; the Debian package's use
 
 
 def binaries() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    """The newest PostgreSQL's binaries on this machine (Debian keeps each major in its folder)."""
+    found = [p for p in Path("/usr/lib/postgresql").glob("*/bin/postgres") if p.parts[-3].replace(".", "").isdigit()]
     if not found:
         pytest.fail("no PostgreSQL server binaries in /usr/lib/postgresql (apt-get install postgresql)")
-    return found[-1].parent
+    newest = max(found, key=lambda p: tuple(int(n) for n in p.parts[-3].split(".")))
+    return newest.parent
 
 
 def _free_port() -> int:
@@ -41,11 +44,16 @@ def postgres_server(listen: Sequence[str], database: str = "digest") -> Iterator
     ``database`` made; yields its URL on 127.0.0.1 (the same port on every address)."""
     bin_dir = binaries()
     require_program("setpriv", "apt-get install util-linux")
-    data = Path(tempfile.mkdtemp(prefix="digest-pg-"))
-    shutil.chown(data, USER, USER)
+    require_program("runuser", "apt-get install util-linux")
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        pytest.fail(f"no user {USER!r} to run a PostgreSQL server as (the postgresql package makes it)")
+    data = Path(tempfile.mkdtemp(prefix="digest-pg-", dir="/tmp"))  # a folder the server's user can reach
     port = _free_port()
     server = None
     try:
+        shutil.chown(data, USER, USER)
         _as_postgres([bin_dir / "initdb", "-D", data / "data", "-U", "postgres", "-A", "trust", "--no-sync"])
         with (data / "data" / "pg_hba.conf").open("a") as hba:
             hba.write("host all all 10.0.0.0/8 trust\n")  # the test hosts' links

@@ -192,7 +192,10 @@ def test_a_transaction_cut_off_mid_pipeline_lets_go_of_its_locks_within_two_minu
         there = make_url(url).set(host=host.db_address).render_as_string(hide_password=False)
         holder = host.start([sys.executable, "-c", MID_PIPELINE, there], stdout=PIPE, stderr=PIPE,
                             env={"PATH": "/usr/bin:/bin"})  # fmt: skip
-        assert holder.stdout is not None and holder.stdout.readline() == "holding\n", holder.communicate(timeout=30)
+        assert holder.stdout is not None
+        if holder.stdout.readline() != "holding\n":
+            holder.kill()
+            pytest.fail(f"the holder did not start: {holder.communicate(timeout=30)}")
         with admin.connect() as conn:
             time.sleep(0.5)
             state = conn.exec_driver_sql(

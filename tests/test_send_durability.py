@@ -10,16 +10,18 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlmodel import Session, select
 
 from digest.build.issue import build_issue, find_issue
 from digest.config import Config
 from digest.db import open_database
-from digest.deliver import ledger
+from digest.deliver import ledger, workers
 from digest.deliver.send import EXIT_STOPPED, SendOptions
 from digest.models import Delivery
 from digest.week import run_week
@@ -163,30 +165,43 @@ def test_a_slow_server_keeps_a_live_senders_rows_its_own(engine: Engine, sample_
     assert sink.received() == {a: 1 for a in addresses}
 
 
+@contextmanager
+def claim_not_committed(engine: Engine, rows: int) -> Iterator[Connection]:
+    """Another sender's claim of the last ``rows`` rows, cut off before it commits: the rows
+    stay queued and nobody's to every other reader, and locked (rolled back at the end)."""
+    issue = find_issue(engine, None)
+    ledger.enqueue(engine, issue.id or 0)
+    held = engine.connect()
+    held.exec_driver_sql("UPDATE delivery SET claimed_by = 'elsewhere:1:x' WHERE id IN "
+                         f"(SELECT id FROM delivery ORDER BY id DESC LIMIT {rows})")  # fmt: skip
+    try:
+        yield held
+    finally:
+        held.rollback()
+        held.close()
+
+
 @pytest.mark.skipif(BACKEND != "postgresql", reason="row locks: SQLite's writer locks the whole database")
 def test_rows_held_by_another_senders_claim_not_yet_committed_are_sent_in_the_same_run(
     engine: Engine, sample_config: Config
 ) -> None:
     """Another sender's claim takes some rows and is cut off before it commits (its server
     ends the transaction later, tests/test_multihost.py): the claims of this run skip those
-    locked rows, still queued and nobody's as far as it can see. The run must wait for them,
-    not end with them unmailed (as it did, once, in the multi-host test: 40 readers left)."""
+    locked rows. The run must wait for them, not end with them unmailed (as it did, once, in
+    the multi-host test: 40 readers left)."""
     from tests.test_send import readers, smtp_config
 
     ingest_samples(engine, sample_config)
     build_issue(engine, sample_config)
     addresses = readers(engine, 12)
-    issue = find_issue(engine, None)
-    ledger.enqueue(engine, issue.id or 0)
-    held = engine.connect()
-    held.exec_driver_sql("UPDATE delivery SET claimed_by = 'elsewhere:1:x' WHERE id IN "
-                         "(SELECT id FROM delivery ORDER BY id DESC LIMIT 4)")  # fmt: skip
-    with smtp_server() as sink:
+    with smtp_server() as sink, claim_not_committed(engine, 4) as held:
 
         def cut_off_claim_ends() -> None:  # once the run has mailed all it could claim, and looked again
-            wait_for(lambda: len(sink.messages) >= 8)
-            time.sleep(2)
-            held.rollback()
+            try:
+                wait_for(lambda: len(sink.messages) >= 8)
+                time.sleep(2)
+            finally:
+                held.rollback()
 
         ending = threading.Thread(target=cut_off_claim_ends)
         ending.start()
@@ -194,10 +209,31 @@ def test_rows_held_by_another_senders_claim_not_yet_committed_are_sent_in_the_sa
             report = run_week(engine, smtp_config(sample_config, sink.port), SendOptions(workers=1))
         finally:
             ending.join()
-            held.close()
         received = sink.received()
     assert (report.sent, report.exit_code) == (12, 0)
     assert received == {a: 1 for a in addresses}
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="row locks: SQLite's writer locks the whole database")
+def test_a_claim_that_is_never_committed_is_waited_for_only_so_long_and_said(
+    engine: Engine, sample_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender stopped mid-claim (SIGSTOP, a debugger) or behind a pooler holds its locks for
+    as long as it likes: the run waits for them no longer than LOCKED_WAIT (2 s here), then
+    ends stopped with them left (exit 6), and says why."""
+    from tests.test_send import readers, smtp_config
+
+    monkeypatch.setattr(workers, "LOCKED_WAIT", 2.0)
+    ingest_samples(engine, sample_config)
+    build_issue(engine, sample_config)
+    readers(engine, 12)
+    with smtp_server() as sink, claim_not_committed(engine, 4):
+        started = time.monotonic()
+        report = run_week(engine, smtp_config(sample_config, sink.port), SendOptions(workers=2))
+        took = time.monotonic() - started
+    assert (report.sent, report.status, report.exit_code) == (8, "stopped", EXIT_STOPPED)
+    assert report.remaining == 4 and report.note.startswith("4 readers left queued: another sender's claim")
+    assert 2 <= took < 30
 
 
 def test_a_run_that_stops_with_rows_left_exits_6(engine: Engine, sample_config: Config, env: dict[str, str]) -> None:

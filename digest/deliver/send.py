@@ -19,7 +19,7 @@ from digest.deliver import ledger
 from digest.deliver.processes import run_processes
 from digest.deliver.returnpath import ReturnPath
 from digest.deliver.transport import DeliveryProblem, Prepared, open_transport
-from digest.deliver.workers import RateLimiter, Refusals, Run, run_workers
+from digest.deliver.workers import LOCKED_WAIT, RateLimiter, Refusals, Run, run_workers
 from digest.errors import DatabaseError, InputError, SendAborted, SubscriberError
 from digest.models import Issue
 from digest.render.compose import Composer, sample_reader
@@ -188,10 +188,23 @@ def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
         run.failure = run.failure or exc
     if report.remaining and (run.stop.is_set() or run.limit_reached):
         report.status = "stopped"
+    elif run.failure is None and (left := _queued_left(engine, run)):  # the workers gave up waiting for them
+        report.status = "stopped"
+        report.note = (f"{left} readers left queued: another sender's claim of them was not committed for "
+                       f"{LOCKED_WAIT:.0f} s (a sender stopped mid-claim, or a pooler keeping its connection); "
+                       "the next run sends them")  # fmt: skip
     if run.failure is not None:
         report.note = f"stopped: {run.failure}"
         raise SendAborted(str(run.failure), report)
     return report
+
+
+def _queued_left(engine: Engine, run: Run) -> int:
+    """Rows still queued when every worker is done: the run could not claim them."""
+    try:
+        return ledger.counts(engine, run.issue_id)[ledger.DeliveryStatus.QUEUED]
+    except DatabaseError:
+        return 0
 
 
 def _report(engine: Engine, run: Run, recovered: int) -> SendReport:

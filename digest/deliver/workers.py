@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from digest.config import DeliverySettings
-from digest.db import WalCheckpoints
+from digest.db import IDLE_IN_TRANSACTION_MS, KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, WalCheckpoints
 from digest.deliver import ledger
 from digest.deliver.ledger import DeliveryStatus
 from digest.deliver.replies import MAILBOX_CONCERNS, Concern
@@ -39,6 +39,11 @@ from digest.render.dkim import DkimSigner
 from digest.timeutil import utcnow
 
 TAKEOVER_CHECK = 0.5  # seconds between looks at other senders' claims, once this one has none
+# The most a run waits for rows another sender's claim has locked and not committed: the
+# server ends a cut-off sender's transaction within about two minutes (digest.db:
+# end_idle_transactions); a sender stopped mid-claim (SIGSTOP) or behind a pooler may hold
+# them for longer, and then the run ends with them left, and says so (send._finish).
+LOCKED_WAIT = (IDLE_IN_TRANSACTION_MS / 1000 + KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_COUNT) + 60
 
 
 class RateLimiter:
@@ -201,15 +206,25 @@ def _worker(run: Run, me: str) -> None:
 def _drain(run: Run, transport: Transport, me: str) -> None:
     delivery = run.delivery
     with ledger.Outbox(run.engine, me, delivery.lease_seconds, lambda outcome: _recorded(run, outcome)) as outbox:
+        locked_since: float | None = None  # since when due rows have been locked by a claim not committed
         while not run.stop.is_set():
             ids = ledger.claim(run.engine, run.issue_id, me, delivery.batch, delivery.lease_seconds)
             if not ids:
                 outbox.settle()
                 wait = _next_retry_in(run, me)
-                if wait is None and not _others_at_work(run, me):
+                if wait is not None and wait > 0:  # a retry due later
+                    run.stop.wait(min(max(wait, 0.01), 1.0))
+                elif _others_at_work(run, me):
+                    run.stop.wait(TAKEOVER_CHECK)
+                elif run.limit_reached or (wait is None and not ledger.queued_unclaimed(run.engine, run.issue_id)):
                     return
-                run.stop.wait(TAKEOVER_CHECK if wait is None else min(max(wait, 0.01), 1.0))
+                else:  # due, claimed by nobody, and the claim skipped them: another's claim holds them
+                    locked_since = locked_since or time.monotonic()
+                    if time.monotonic() - locked_since > LOCKED_WAIT:
+                        return
+                    run.stop.wait(TAKEOVER_CHECK)
                 continue
+            locked_since = None
             claimed = ledger.load(run.engine, ids)
             run.composer.prefetch(item.subscriber.segment_key for item in claimed)
             for start in range(0, len(claimed), delivery.commit_every):

@@ -36,6 +36,7 @@ from digest.deliver.ledger.rows import (
     note_soft_failure,
     pausing,
     pending,
+    queued_unclaimed,
     recover,
     refresh_statistics,
     release,
@@ -55,7 +56,8 @@ from digest.deliver.ledger.rows import (
 __all__ = [
     "STATUSES", "Attempt", "Begun", "Claimed", "DeliveryStatus", "Mailed", "Outbox", "Outcome", "Recipient", "claim",
     "claimed_by_others", "counts", "counts_by_issue", "discard_issue", "enqueue", "forget_reader", "history_of",
-    "last_went_out", "load", "mailed", "next_due", "note_soft_failure", "pausing", "pending", "recover",
+    "last_went_out", "load", "mailed", "next_due", "note_soft_failure", "pausing", "pending", "queued_unclaimed",
+    "recover",
     "refresh_statistics", "release", "requeue_refused", "resend_unknown", "sent_issues", "soft_limit_reached",
     "still_deferred", "take_over", "unfrozen", "unsent_readers", "went_out", "worker_id", "writing",
 ]  # fmt: skip

@@ -161,6 +161,7 @@ def recover(engine: Engine, issue_id: int, now: datetime | None = None) -> int:
     now = now or utcnow()
     lost, _ = take_over(engine, issue_id, now)
     with session_scope(engine) as session:
+        end_idle_transactions(session.connection())
         session.execute(
             update(Delivery)
             .where(col(Delivery.issue_id) == issue_id, col(Delivery.status) == DeliveryStatus.DEFERRED)
@@ -209,28 +210,29 @@ def take_over(engine: Engine, issue_id: int, now: datetime | None = None) -> tup
     return int(lost or 0), int(freed or 0)
 
 
-def claimed_by_others(engine: Engine, issue_id: int, me: str, now: datetime | None = None) -> bool:
-    """Whether rows of the issue still to send (or in flight) are claimed by another sender,
-    or are being claimed: rows due and claimed by nobody, after a claim came back empty, are
-    locked by another sender's claim not yet committed (one cut off mid-claim, until the
-    server ends its transaction), and may come free again: the run is not over while any are."""
-    now = now or utcnow()
-    mine = Delivery.issue_id == issue_id
+def claimed_by_others(engine: Engine, issue_id: int, me: str) -> bool:
+    """Whether rows of the issue still to send (or in flight) are claimed by another sender."""
     with session_scope(engine) as session:
         found = session.exec(
             select(Delivery.id)
-            .where(mine, col(Delivery.status).in_((*_TO_SEND, DeliveryStatus.SENDING)))
+            .where(Delivery.issue_id == issue_id, col(Delivery.status).in_((*_TO_SEND, DeliveryStatus.SENDING)))
             .where(col(Delivery.claimed_by).is_not(None), col(Delivery.claimed_by) != me)
             .limit(1)
         ).first()
-        if found is None:
-            due = or_(
-                col(Delivery.status) == DeliveryStatus.QUEUED,
-                and_(col(Delivery.status) == DeliveryStatus.DEFERRED, col(Delivery.next_attempt_at) <= now),
-            )
-            found = session.exec(
-                select(Delivery.id).where(mine, due, col(Delivery.claimed_by).is_(None)).limit(1)
-            ).first()
+    return found is not None
+
+
+def queued_unclaimed(engine: Engine, issue_id: int) -> bool:
+    """Whether queued rows of the issue are claimed by nobody. Asked after a claim came back
+    empty, yes means they are locked by a claim of another sender's not yet committed (one
+    cut off mid-claim, until the server ends its transaction): they may come free again."""
+    with session_scope(engine) as session:
+        found = session.exec(
+            select(Delivery.id)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.QUEUED)
+            .where(col(Delivery.claimed_by).is_(None))
+            .limit(1)
+        ).first()
     return found is not None
 
 
@@ -240,7 +242,8 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
 
     Each statement picks and claims (``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
     LOCKED) RETURNING``), so two senders never race between choosing rows and taking them:
-    an empty answer means there is really nothing to claim now. Each picks rows of one
+    an empty answer means nothing is free to claim now (rows another sender's transaction
+    has locked are skipped, not waited for: see ``queued_unclaimed``). Each picks rows of one
     status, so it walks the (issue, status, segment, id) index in order and stops at
     ``limit``: a pick over both statuses at once sorted every row of the issue, at every
     claim (a million readers' send spent most of its time there)."""
@@ -278,6 +281,7 @@ def claim(engine: Engine, issue_id: int, me: str, limit: int, lease: float, now:
 def release(engine: Engine, ids: Sequence[int], me: str) -> None:
     if ids:
         with writing(engine), session_scope(engine) as session:
+            end_idle_transactions(session.connection())
             session.execute(
                 update(Delivery)
                 .where(col(Delivery.id).in_(ids), col(Delivery.claimed_by) == me)
@@ -383,6 +387,7 @@ def requeue_refused(engine: Engine, ids: Sequence[int]) -> int:
     if not ids:
         return 0
     with writing(engine), session_scope(engine) as session:
+        end_idle_transactions(session.connection())
         return int(
             session.execute(
                 update(Delivery)
@@ -534,6 +539,7 @@ def note_soft_failure(engine: Engine, delivery_id: int, limit: int, issue_id: in
     bounced (delivery.max_soft_failures). Deferrals about the relay or the network never count."""
     now = utcnow()
     with writing(engine), session_scope(engine) as session:
+        end_idle_transactions(session.connection())
         subscriber_id = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).one()
         return soft_limit_reached(session, subscriber_id, limit, issue_id, now)
 
