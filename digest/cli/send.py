@@ -47,7 +47,8 @@ def send_command(state: State, /, as_json: bool, **options: Any) -> None:
     Exit codes:
       0  every message went out
       5  the run finished, but some messages failed, were deferred or are unknown
-      6  stopped with messages left (SIGTERM, Ctrl-C, --limit): run it again to go on
+      6  stopped with messages left (SIGTERM, Ctrl-C, --limit, or readers another
+         sender's claim held for over 3 minutes): run it again to go on
       7  the mail server or the database stopped the run (an Error: line says why);
          the messages not sent are still queued
 
