@@ -98,7 +98,7 @@ def _unused_network() -> int:
     shown = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
     taken = {int(n) for n in re.findall(r"inet 10\.(\d+)\.", shown)}
     start = os.getpid() % 100
-    free = [100 + (start + i) % 100 for i in range(100) if 100 + (start + i) % 100 not in taken]
+    free = [n for n in (100 + (start + i) % 100 for i in range(100)) if n not in taken]
     if not free:
         raise RuntimeError("10.100.0.0 to 10.199.255.255 are all in use on this machine: no network for test hosts")
     return free[0]

@@ -21,6 +21,7 @@ import pytest
 from tests.helpers import require_program
 
 USER = "postgres"  # the server refuses to run as root; the Debian package's user runs it
+AS_USER = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"]  # it execs: the server is our child
 
 
 def binaries() -> Path:
@@ -44,7 +45,6 @@ def postgres_server(listen: Sequence[str], database: str = "digest") -> Iterator
     ``database`` made; yields its URL on 127.0.0.1 (the same port on every address)."""
     bin_dir = binaries()
     require_program("setpriv", "apt-get install util-linux")
-    require_program("runuser", "apt-get install util-linux")
     try:
         pwd.getpwnam(USER)
     except KeyError:
@@ -63,9 +63,8 @@ def postgres_server(listen: Sequence[str], database: str = "digest") -> Iterator
                     "shared_buffers": "64MB", "max_connections": "200"}  # fmt: skip
         command = [str(bin_dir / "postgres"), "-D", str(data / "data")]
         command += [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
-        as_user = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"]  # it execs
         with (data / "server.log").open("w") as log:  # the server is our child, and its output in the log
-            server = subprocess.Popen([*as_user, *command], stdout=subprocess.DEVNULL, stderr=log)
+            server = subprocess.Popen([*AS_USER, *command], stdout=subprocess.DEVNULL, stderr=log)
         _wait_ready(bin_dir, port, server, data / "server.log")
         subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database],
                        check=True, capture_output=True)  # fmt: skip
@@ -82,7 +81,7 @@ def postgres_server(listen: Sequence[str], database: str = "digest") -> Iterator
 
 
 def _as_postgres(command: Sequence[str | Path]) -> None:
-    done = subprocess.run(["runuser", "-u", USER, "--", *map(str, command)], capture_output=True, text=True)
+    done = subprocess.run([*AS_USER, *map(str, command)], capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(map(str, command))}: {done.stderr.strip() or done.stdout.strip()}")
 

@@ -179,8 +179,11 @@ def default_processes(workers: int) -> int:
 
 
 def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
+    left = 0  # rows still queued with every worker done: another sender's claim held them (workers.LOCKED_WAIT)
     try:
         report = _report(engine, run, recovered)
+        if report.remaining:
+            left = ledger.counts(engine, run.issue_id)[ledger.DeliveryStatus.QUEUED]
     except DatabaseError as exc:  # the database went with the run (a host cut off): what this run knows
         outcomes = run.outcomes
         report = SendReport(run.issue.week, "stopped", sent=outcomes["sent"], failed=outcomes["failed"],
@@ -188,7 +191,7 @@ def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
         run.failure = run.failure or exc
     if report.remaining and (run.stop.is_set() or run.limit_reached):
         report.status = "stopped"
-    elif run.failure is None and (left := _queued_left(engine, run)):  # the workers gave up waiting for them
+    elif run.failure is None and left:
         report.status = "stopped"
         report.note = (f"{left} readers left queued: another sender's claim of them was not committed for "
                        f"{LOCKED_WAIT:.0f} s (a sender stopped mid-claim, or a pooler keeping its connection); "
@@ -197,14 +200,6 @@ def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
         report.note = f"stopped: {run.failure}"
         raise SendAborted(str(run.failure), report)
     return report
-
-
-def _queued_left(engine: Engine, run: Run) -> int:
-    """Rows still queued when every worker is done: the run could not claim them."""
-    try:
-        return ledger.counts(engine, run.issue_id)[ledger.DeliveryStatus.QUEUED]
-    except DatabaseError:
-        return 0
 
 
 def _report(engine: Engine, run: Run, recovered: int) -> SendReport:

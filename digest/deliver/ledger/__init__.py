@@ -57,7 +57,7 @@ __all__ = [
     "STATUSES", "Attempt", "Begun", "Claimed", "DeliveryStatus", "Mailed", "Outbox", "Outcome", "Recipient", "claim",
     "claimed_by_others", "counts", "counts_by_issue", "discard_issue", "enqueue", "forget_reader", "history_of",
     "last_went_out", "load", "mailed", "next_due", "note_soft_failure", "pausing", "pending", "queued_unclaimed",
-    "recover",
-    "refresh_statistics", "release", "requeue_refused", "resend_unknown", "sent_issues", "soft_limit_reached",
-    "still_deferred", "take_over", "unfrozen", "unsent_readers", "went_out", "worker_id", "writing",
+    "recover", "refresh_statistics", "release", "requeue_refused", "resend_unknown", "sent_issues",
+    "soft_limit_reached", "still_deferred", "take_over", "unfrozen", "unsent_readers", "went_out", "worker_id",
+    "writing",
 ]  # fmt: skip
