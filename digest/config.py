@@ -65,6 +65,12 @@ def contrast(a: str, b: str) -> float:
     return (light + 0.05) / (dark + 0.05)
 
 
+# The families of DESIGN.md's domain notes (the role model's PRODUCT_FAMILIES; a test keeps them equal).
+PRODUCT_FAMILIES = (
+    "product manager", "technical product manager", "product designer", "product operations", "product leadership",
+)  # fmt: skip
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -77,6 +83,15 @@ class Newsletter(_Strict):
     jobs_per_email: int = Field(10, ge=0, le=100)
     people_per_email: int = Field(6, ge=0, le=100)
     min_items: int = Field(1, ge=0, description="fewer new picks than this: the week is skipped")
+    scope: list[str] = Field(
+        default_factory=lambda: list(PRODUCT_FAMILIES),
+        description="the role families the newsletter is about: readers without roles draw from them, related "
+        "picks stay inside them, and a job outside them reaches only a reader who asked for its role",
+    )
+    min_picks: int = Field(3, ge=0, le=100, description="a reader with fewer picks of their own is filled or skipped")
+    below_min_picks: Literal["fill", "skip"] = Field(
+        "fill", description="fill: top the email up with the scope's best picks, labelled; skip: no email that week"
+    )
     postal_address: str = ""
     archive: bool = Field(True, description="digest serve publishes the sent issues at /archive/ (with feeds)")
     reply_to: str | None = None
@@ -119,6 +134,17 @@ class Newsletter(_Strict):
         if parts.scheme != "https" or not parts.netloc or any(c in value for c in "\r\n\t \"'<>"):
             raise ValueError("not an https:// image URL (mail clients block images over plain http)")
         return value
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: list[str]) -> list[str]:
+        """Text only here; the build reads each as a role (a topic is refused there, in one line)."""
+        terms = [" ".join(str(v).split()) for v in value]
+        if not 0 < len(terms) <= 50 or not all(0 < len(t) <= 80 for t in terms):
+            raise ValueError("expected a list of 1 to 50 role families, such as [product manager, product designer]")
+        if any(c in t for t in terms for c in "\r\n\0;"):
+            raise ValueError("one role per entry, without line breaks or ';'")
+        return terms
 
     @field_validator("schedule")
     @classmethod

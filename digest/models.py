@@ -156,6 +156,7 @@ class Segment(SQLModel, table=True):
     key: str = Field(max_length=64)
     preferences: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     picks: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    skip_reason: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # not mailed: why
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -10,6 +10,39 @@ from functools import cached_property
 from typing import Any
 
 AUDIENCES = ("jobs", "people", "both")
+# The levels a reader may choose, lowest first: one list for import, --pref, the form and the API.
+SENIORITIES = ("junior", "mid", "senior", "staff", "principal", "director")
+# Other spellings readers and postings use, and the families' own ladders (L4-L7, IC4-IC7).
+SENIORITY_SPELLINGS = {
+    "intern": "junior", "entry": "junior", "entry level": "junior", "entry-level": "junior", "graduate": "junior",
+    "associate": "junior", "jr": "junior", "jr.": "junior",
+    "mid-level": "mid", "mid level": "mid", "midweight": "mid", "intermediate": "mid", "l4": "mid", "ic4": "mid",
+    "sr": "senior", "sr.": "senior", "l5": "senior", "ic5": "senior",
+    "l6": "staff", "ic6": "staff", "l7": "principal", "ic7": "principal",
+    "head": "director", "head of": "director", "vp": "director", "vice president": "director", "executive": "director",
+}  # fmt: skip
+
+
+class UnknownLevel(ValueError):
+    """A seniority that is none of SENIORITIES (nor one of their other spellings)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"{value!r} is not a level; use one of {', '.join(SENIORITIES)} (or L4-L7, IC4-IC7), or leave it empty"
+        )
+        self.value = value
+
+
+def seniority_of(value: str) -> str:
+    """The level ``value`` names, spelled as in SENIORITIES ("Sr." and "L5" are "senior"); ""
+    for none. Anything else is UnknownLevel, which names the levels allowed."""
+    text = " ".join((value or "").lower().split())
+    if not text or text in SENIORITIES:
+        return text
+    found = SENIORITY_SPELLINGS.get(text)
+    if found is None:
+        raise UnknownLevel(value)
+    return found
 
 
 def _terms(values: Iterable[str]) -> tuple[str, ...]:

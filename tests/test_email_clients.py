@@ -40,7 +40,7 @@ ACCEPTED = {
     ("<style> element", "gmail.mobile-webmail"): "it holds only the @media rules; every style is also inline",
     ("<body> element", "*"): "the body's styles are repeated on the wrapper table, which every client keeps",
     ("color-scheme meta tag", "*"): "a hint for clients that honour it; colours that invert evenly do the rest",
-    ("border-radius", "outlook.windows*"): "square corners on cards and buttons",
+    ("border-radius", "outlook.windows*"): "square corners on the email's card and the remote badge",
     ("display:none", "gmail.mobile-webmail"): "the preheader is also zero-size, max-height 0 and overflow hidden",
     ("opacity", "*"): "one of the preheader's several ways to stay hidden",
     ("max-height property", "outlook.windows*"): "Outlook hides the preheader with mso-hide:all",
@@ -84,11 +84,13 @@ def branded(engine: Engine, tmp_path: Path, sample_config: Config) -> Iterator[C
 
 
 def rendered(engine: Engine, config: Config) -> dict[str, bytes]:
-    """Whole messages for a reader with preferences, one who wants people only, and anyone."""
+    """Whole messages for a reader with preferences, one who wants people only, one whose thin
+    email is filled with the week's best, and anyone."""
     ingest_samples(engine, config, now=MONDAY - timedelta(hours=1))
     add_reader(engine, "ada@example.com", "Ada Lovelace", roles=["technical product manager", "payments"], remote=True)
     add_reader(engine, "hiring@example.com", "Hiring Team at Ledgerly", roles=["technical product manager"],
                audience="people")  # fmt: skip
+    add_reader(engine, "thin@example.com", "Uma", roles=["ux researcher"], audience="jobs")  # filled: "More this week"
     build_issue(engine, config, now=MONDAY)
     composer = Composer.open(engine, config, find_issue(engine, "2026-W48"))
     with Session(engine) as session:

@@ -148,6 +148,33 @@ def test_a_reader_changes_their_roles_from_the_email_and_the_next_issue_follows(
     assert segment.picks[0]["reasons"][0].startswith("Matches your roles: technical product manager")
 
 
+@pytest.mark.browser
+def test_a_readers_terms_are_shown_back_as_roles_and_topics(
+    engine: Engine, mailed: tuple[Config, str, EmailMessage]
+) -> None:
+    """What a reader types is read as roles and topics, and the page says how, so they can fix it."""
+    _, _, message = mailed
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_viewport_size({"width": 375, "height": 800})
+        page.goto(link(part(message, "plain"), "p"))
+        assert page.locator("#read-as").inner_text() == "We read this as roles: product designer."
+        page.get_by_label("Product designer", exact=True).uncheck()
+        page.get_by_label("Other roles or topics").fill("TPM; api, platform; senior")
+        page.get_by_role("button", name="Save my choices").click()
+        page.wait_for_selector("text=Saved: your next issue follows these choices.")
+        shown = page.locator("#read-as").inner_text()
+        assert shown == "We read this as roles: technical product manager; topics: api, platform; level: senior."
+        assert page.locator("#read-as").bounding_box()["width"] <= 375  # type: ignore[index]
+        page.screenshot(path=str(ARTIFACTS / "preferences-read-as-375.png"), full_page=True)
+        page.get_by_label("Other roles or topics").fill("fintech")
+        page.get_by_role("button", name="Save my choices").click()
+        page.wait_for_selector("text=Saved: your next issue follows these choices.")
+        assert page.locator("#read-as").inner_text().startswith("We read this as topics: fintech, within product "
+                                                               "manager, technical product manager")  # fmt: skip
+    assert reader(engine, "grace@example.com").roles == ["fintech"]
+
+
 NEXT_WEEK_FEED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Next week</title><link>https://jobs.example.com/</link><description>x</description>
 <item><title>Senior Technical Product Manager, Observability APIs</title>
@@ -212,7 +239,8 @@ def test_the_form_needs_its_own_fresh_token_and_good_values(
     for answer in (no_token, stale, borrowed):
         assert answer.status_code == 400 and "nothing was saved" in answer.text
     assert bad.status_code == 400 and "Nothing was saved" in bad.text
-    for error in ("at most 80 characters", "Choose a level from the list.", "A number of weeks from 0 to 52.",
+    for error in ("at most 80 characters", "Choose a level from the list: junior, mid, senior, staff, principal or "
+                  "director.", "A number of weeks from 0 to 52.",
                   "Choose jobs, people, or both.", "Choose one of the three."):  # fmt: skip
         assert error in bad.text, error
     assert 'aria-invalid="true" aria-describedby="seniority-error"' in bad.text

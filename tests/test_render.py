@@ -166,7 +166,7 @@ def test_header_injection_through_names_and_titles(composer: Composer, engine: E
 
 def test_crlf_in_a_feed_title_never_makes_a_header(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "t.rss").write_text("""<rss version="2.0"><channel><title>t</title><item>
-      <title>Evil: PM&#13;&#10;Bcc: victim@evil.example&#13;&#10;X-Injected: yes</title>
+      <title>Evil: Product Manager&#13;&#10;Bcc: victim@evil.example&#13;&#10;X-Injected: yes</title>
       <link>https://evil.example/job/9</link></item></channel></rss>""")
     config = config_for(tmp_path, "newsletter: {min_items: 1}\nsources:\n  - {name: t, url: t.rss}\n")
     ingest_samples(engine, config, now=MONDAY - timedelta(hours=1))
@@ -178,7 +178,7 @@ def test_crlf_in_a_feed_title_never_makes_a_header(engine: Engine, tmp_path: Pat
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\nBcc:" not in head and b"\nX-Injected" not in head
     subject = email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
-    assert subject == "PM Bcc: victim@evil.example X-Injected: yes at Evil"
+    assert subject == "Product Manager Bcc: victim@evil.example X-Injected: yes"
 
 
 def render_golden(engine: Engine, config: Config) -> dict[str, str]:
@@ -237,7 +237,7 @@ def test_the_frame_outlook_and_the_brand_slot(engine: Engine, tmp_path: Path) ->
     assert preheader and "mso-hide:all" in preheader.group(1) and "font-size:0" in preheader.group(1)
     assert "color" not in preheader.group(1), "no text coloured like the page (SpamAssassin HTML_FONT_LOW_CONTRAST)"
     assert '<img class="logo" src="https://cdn.example.com/l.png" width="120" alt="Product People Weekly"' in page
-    assert re.search(r'class="ctacell"[^>]*background-color:#0f766e', page)
+    assert re.search(r'class="why"[^>]*color:#0f766e', page), "the why-lines in the accent"
     assert "color: #0f766e !important" not in page and re.search(r"\.brand \{\s*color: #[0-9a-f]{6} !important", page)
     cards = page.count('class="card"')
-    assert cards and page.count(">View job</a>") == cards
+    assert cards and page.count('class="itemlink"') == cards, "every card's title is its link"

@@ -136,6 +136,10 @@ def test_line_numbers_are_physical_and_bad_values_are_reported(engine: Engine, t
     assert [(r["line"], r["reason"].split(":")[0]) for r in report.rejected] == [
         (2, "bad CSV"), (3, "expected 4 fields, found 3"), (4, "remote"), (6, "audience"),
         (8, "expected 4 fields, found 2")]  # fmt: skip
+    (tmp_path / "levels.csv").write_text("email,seniority\nf@example.com,Sr.\ng@example.com,godlike\n")
+    levels = import_file(engine, tmp_path / "levels.csv")
+    assert levels.added == 1 and [r["line"] for r in levels.rejected] == [3]
+    assert levels.rejected[0]["reason"].startswith("seniority: 'godlike' is not a level; use one of junior, mid")
 
 
 def test_remove_keeps_suppressed_and_forget_keeps_only_a_hash(engine: Engine, tmp_path: Path) -> None:
@@ -179,7 +183,20 @@ def test_cli_add_list_show_set_remove(tmp_path: Path, env: dict[str, str]) -> No
                                        "paused_until": None}]}  # fmt: skip
     assert run(["send"], env, tmp_path).returncode == 0
     shown = json.loads(run(["subscribers", "show", "ada@example.com", "--json"], env, tmp_path).stdout)
-    assert [d["status"] for d in shown["deliveries"]] == ["sent"]
+    assert [d["status"] for d in shown["deliveries"]] == ["sent"], shown["deliveries"]
+    assert shown["read_as"] == {"roles": ["technical product manager"], "topics": ["payments"]}
+    text = run(["subscribers", "show", "ada@example.com"], env, tmp_path).stdout
+    assert "   read as: roles: technical product manager; topics: payments" in text
+    godlike = run(["subscribers", "set", "ada@example.com", "--pref", "seniority=godlike"], env, tmp_path)
+    assert godlike.returncode == 1 and godlike.stderr.strip() == (
+        "Error: seniority: 'godlike' is not a level; use one of junior, mid, senior, staff, principal, director "
+        "(or L4-L7, IC4-IC7), or leave it empty"
+    )
+    assert run(["subscribers", "set", "ada@example.com", "--pref", "seniority=L5"], env, tmp_path).returncode == 0
+    assert (
+        json.loads(run(["subscribers", "show", "ada@example.com", "--json"], env, tmp_path).stdout)["seniority"]
+        == "senior"
+    ), "a ladder's level is stored as the level it names"
     assert run(["subscribers", "remove", "ada@example.com"], env, tmp_path).returncode == 0
     assert (
         json.loads(run(["subscribers", "list", "--status", "unsubscribed", "--json"], env, tmp_path).stdout)[

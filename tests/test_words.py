@@ -54,7 +54,13 @@ def test_the_subject_names_the_top_job_in_sixty_characters_and_the_preheader_the
         "Product Designer at Kitebase. Picked for you this week.",
     )
     assert subject_and_preheader(None, 0, 4)[0] == "4 product people to meet this week"
-    assert subject_and_preheader(None, 0, 0)[0] == "Nothing new this week"
+    assert subject_and_preheader(None, 0, 4, person="Amara Okafor")[0] == "Meet Amara Okafor + 3 more people"
+    assert subject_and_preheader(None, 3, 0)[0] == "3 jobs for you", "no job of their own role to name: a count"
+    assert subject_and_preheader(None, 0, 0, more=8) == (
+        "This week's top product jobs and people",
+        "Nothing matched your choices this week. Plus 8 top picks of the week.",
+    ), "an email of the week's best only never pretends they were picked for the reader"
+    assert subject_and_preheader(lead, 1, 0, more=9)[1].endswith("And 9 more top picks of the week.")
     very_long = Lead("Principal " + "Very " * 20 + "Long Title", "A Company With A Long Name Indeed", "")
     subject, _ = subject_and_preheader(very_long, 3, 0)
     assert len(subject) <= SUBJECT_CHARS and subject.endswith("…") and "  " not in subject

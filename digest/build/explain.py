@@ -9,15 +9,17 @@ from sqlmodel import col, select
 
 from digest.build.issue import find_issue
 from digest.build.ranking import picks_of
+from digest.build.reading import read_terms
 from digest.db import session_scope
 from digest.models import Job, Profile, Segment
 from digest.preferences import Preferences
 
 
 def describe_preferences(prefs: Preferences) -> str:
-    parts = []
-    if prefs.roles:
-        parts.append("roles: " + ", ".join(prefs.roles))
+    """A segment's preferences, its terms as they were read ("roles: technical product manager;
+    topics: api, platform")."""
+    reading = read_terms(prefs.roles)
+    parts = [reading.describe()] if reading.roles or reading.topics or reading.level is not None else []
     if prefs.locations:
         parts.append("locations: " + ", ".join(prefs.locations))
     if prefs.remote is not None:
@@ -36,7 +38,9 @@ def explain_issue(engine: Engine, week: str) -> Iterator[str]:
         people = {p.id: p for p in session.exec(select(Profile))}
     for number, segment in enumerate(segments, start=1):
         yield f"Segment {number} ({describe_preferences(Preferences.from_json(segment.preferences))})"
-        if not segment.picks:
+        if segment.skip_reason:
+            yield f"   not mailed this week: {segment.skip_reason.removeprefix('thin: ')}"
+        elif not segment.picks:
             yield "   nothing matches these preferences this week"
         for rank, pick in enumerate(picks_of(segment.picks), start=1):
             if pick.kind == "job":
@@ -45,5 +49,6 @@ def explain_issue(engine: Engine, week: str) -> Iterator[str]:
             else:
                 label = f"person  {people[pick.id].name}"
             reasons = " · ".join(pick.reasons) or "new this week"
+            label += "  (filling a thin email)" if pick.tier == "filler" else ""
             parts = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in pick.detail)
             yield f"  {rank:2d}. {label}  [score {pick.score:.2f}" + (f" ({parts})" if parts else "") + f": {reasons}]"

@@ -3,6 +3,8 @@ and freeze the result, so rendering, resuming or re-sending the week gives the s
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,10 +21,12 @@ from digest.build.ranking import (
     PeopleIndex,
     PersonCandidate,
     Pick,
+    as_filler,
     picks_of,
     rank_jobs,
     rank_people,
 )
+from digest.build.reading import Role, read_scope, scope_of
 from digest.config import Config, Ranking
 from digest.db import database_errors, session_scope
 from digest.errors import InputError
@@ -68,12 +72,18 @@ class BuildSettings:
     people_per_email: int
     ranking: Ranking
     source_weights: dict[str, float]
+    scope: tuple[Role, ...] = ()
+    min_picks: int = 3
+    below_min_picks: str = "fill"
 
     @classmethod
     def of(cls, config: Config) -> BuildSettings:
+        """The build's settings; ConfigError when ``newsletter.scope`` names a topic, not a role."""
         newsletter = config.newsletter
+        scope = scope_of(config)
         return cls(newsletter.tz, newsletter.min_items, newsletter.jobs_per_email, newsletter.people_per_email,
-                   config.file.ranking, {s.name: s.weight for s in config.sources})  # fmt: skip
+                   config.file.ranking, {s.name: s.weight for s in config.sources}, scope, newsletter.min_picks,
+                   newsletter.below_min_picks)  # fmt: skip
 
 
 @dataclass
@@ -84,6 +94,7 @@ class Pool:
     people: list[PersonCandidate] = field(default_factory=list)
     _indexes: dict[datetime, JobIndex] = field(default_factory=dict, repr=False)
     _people: PeopleIndex | None = field(default=None, repr=False)
+    best: dict[tuple[datetime, str], tuple[list[Pick], list[Pick]]] = field(default_factory=dict, repr=False)
 
     def people_index(self, settings: BuildSettings) -> PeopleIndex:
         if self._people is None:
@@ -244,7 +255,17 @@ def _job_candidate(job: Job, weight: float) -> JobCandidate:
         has_salary=job.salary_min is not None, body=f"{job.summary} {' '.join(job.tags)}",
         summary_chars=len(job.summary), posted_at=job.posted_at, source_weight=weight,
         salary_low=job.salary_min, salary_high=job.salary_max, currency=job.salary_currency,
+        text=f"{_words_of(job.html) if job.html else job.summary} {' '.join(job.tags)}",
     )  # fmt: skip
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _words_of(fragment: str) -> str:
+    """A description's words for matching (its sanitised HTML without tags): cheaper than the
+    reader-facing text ``digest.text.html_to_text`` makes, and the words are the same."""
+    return html.unescape(_TAG.sub(" ", fragment))
 
 
 def _person_candidate(profile: Profile) -> PersonCandidate:
@@ -256,25 +277,64 @@ def _person_candidate(profile: Profile) -> PersonCandidate:
     )  # fmt: skip
 
 
-def rank_segment(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime) -> list[Pick]:
-    weights = settings.ranking
-    index = pool.job_index(settings, as_of)
-    jobs = rank_jobs(index, prefs, weights, as_of, settings.jobs_per_email) if prefs.wants_jobs else []
-    people = (
-        rank_people(pool.people_index(settings), prefs, weights, settings.people_per_email)
-        if prefs.wants_people
-        else []
-    )
-    return jobs + people
+@dataclass(frozen=True)
+class Ranked:
+    """A segment's email as ranked: its picks (the reader's own first, then any filler), or the
+    reason it is not sent this week."""
+
+    picks: list[Pick]
+    skip_reason: str = ""
+
+
+def rank_segment(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime) -> Ranked:
+    """The segment's picks. Fewer of the reader's own than ``min_picks``: topped up with the
+    scope's best (labelled as such; as far as the week allows), or skipped, as ``below_min_picks``
+    says; an email with nothing in it is never sent."""
+    jobs, people = _own_picks(settings, pool, prefs, as_of)
+    own, least = len(jobs) + len(people), max(1, settings.min_picks)
+    if own >= least:
+        return Ranked(jobs + people)
+    few = f"{own} pick{'' if own == 1 else 's'} for their choices this week, fewer than {least}"
+    if settings.below_min_picks == "skip":
+        return Ranked(jobs + people, f"thin: {few}")
+    filler = _filler(settings, pool, prefs, as_of, {(p.kind, p.id) for p in jobs + people}, len(jobs), len(people))
+    if not own and not filler:
+        return Ranked([], "thin: nothing this week")
+    return Ranked(jobs + [p for p in filler if p.kind == "job"] + people + [p for p in filler if p.kind == "person"])
+
+
+def _own_picks(
+    settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime
+) -> tuple[list[Pick], list[Pick]]:
+    weights, scope = settings.ranking, settings.scope or read_scope([])
+    jobs = (rank_jobs(pool.job_index(settings, as_of), prefs, weights, as_of, settings.jobs_per_email, scope)
+            if prefs.wants_jobs else [])  # fmt: skip
+    people = (rank_people(pool.people_index(settings), prefs, weights, settings.people_per_email, scope)
+              if prefs.wants_people else [])  # fmt: skip
+    return jobs, people
+
+
+def _filler(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime, taken: set[tuple[str, int]],
+            jobs: int, people: int) -> list[Pick]:  # fmt: skip
+    """The scope's best for this reader's places, remote and level, not already picked, to top
+    each part of their email up to its size."""
+    general = Preferences.of((), prefs.locations, prefs.remote, prefs.seniority, prefs.audience)
+    found = pool.best.get((as_of, general.key))  # many thin segments share places, remote, level
+    if found is None:
+        found = pool.best[(as_of, general.key)] = _own_picks(settings, pool, general, as_of)
+    more_jobs, more_people = found
+    fresh_jobs = [p for p in more_jobs if (p.kind, p.id) not in taken][: max(0, settings.jobs_per_email - jobs)]
+    fresh_people = [p for p in more_people if (p.kind, p.id) not in taken][: max(0, settings.people_per_email - people)]
+    return as_filler(fresh_jobs + fresh_people)
 
 
 def _add_segment(session: Session, settings: BuildSettings, issue: Issue, pool: Pool, prefs: Preferences) -> Segment:
     """Rank and store one segment (the caller marks its picks featured)."""
     assert issue.id is not None
-    picks = rank_segment(settings, pool, prefs, issue.built_at)
+    ranked = rank_segment(settings, pool, prefs, issue.built_at)
     segment = Segment(
-        issue_id=issue.id, key=prefs.key, preferences=prefs.to_json(), picks=[p.to_json() for p in picks],
-        created_at=issue.built_at,
+        issue_id=issue.id, key=prefs.key, preferences=prefs.to_json(), picks=[p.to_json() for p in ranked.picks],
+        skip_reason=ranked.skip_reason, created_at=issue.built_at,
     )  # fmt: skip
     session.add(segment)
     return segment
@@ -306,9 +366,10 @@ def segment_for(engine: Engine, config: Config, issue: Issue, prefs: Preferences
             return found
         if not store:
             settings = BuildSettings.of(config)
-            picks = rank_segment(settings, load_pool(session, settings, issue), prefs, issue.built_at)
+            ranked = rank_segment(settings, load_pool(session, settings, issue), prefs, issue.built_at)
             return Segment(issue_id=issue.id or 0, key=prefs.key, preferences=prefs.to_json(),
-                           picks=[p.to_json() for p in picks], created_at=issue.built_at)  # fmt: skip
+                           picks=[p.to_json() for p in ranked.picks], skip_reason=ranked.skip_reason,
+                           created_at=issue.built_at)  # fmt: skip
     try:
         with session_scope(engine) as session:
             settings = BuildSettings.of(config)

@@ -26,7 +26,7 @@ PRODUCT_FAMILIES = (PM, TPM, DESIGNER, OPERATIONS, LEADERSHIP)  # what the newsl
 
 _PHRASES: dict[str, tuple[str, ...]] = {
     TPM: ("technical product manager", "product manager technical", "technical pm", "technical product owner"),
-    PM: ("product manager", "product management", "product owner", "product lead"),
+    PM: ("product manager", "product management", "product owner", "product lead", "product strategy"),
     DESIGNER: ("product designer", "product design", "ux designer", "ui designer", "ux ui designer", "ux ui",
                "interaction designer", "experience designer", "service designer"),
     OPERATIONS: ("product operations", "product ops", "prodops"),
@@ -59,7 +59,7 @@ _RELATED: dict[str, tuple[str, ...]] = {  # a reader's family -> families that f
     PM: (LEADERSHIP, OPERATIONS),
     TPM: (PM,),
     DESIGNER: (DESIGN,),
-    OPERATIONS: (PM,),
+    OPERATIONS: (),  # product managers are not what a product ops reader looks for
     LEADERSHIP: (PM, TPM, OPERATIONS),  # senior and above only: see related()
 }
 _PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
@@ -95,6 +95,12 @@ def _phrases(family: str) -> tuple[tuple[str, ...], ...]:
 
 _FAMILY_STEMS = {family: _phrases(family) for family in _PHRASES}
 _NEAR_STEMS = tuple((phrase, stems(phrase)) for phrase in NEAR_MISSES)
+
+
+def phrases_of(family: str) -> tuple[tuple[str, ...], ...]:
+    """A family's names as stemmed phrases: its own, its phrases, and readers' longer words for it."""
+    aliases = tuple(stems(a) for a, f in _ALIASES.items() if f == family and len(a.split()) > 1)
+    return tuple(dict.fromkeys((stems(family), *_FAMILY_STEMS[family], *aliases)))
 
 
 def _families_in(words: tuple[str, ...]) -> set[str]:

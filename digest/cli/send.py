@@ -138,9 +138,10 @@ def _print_send(report: Any, as_json: bool) -> None:
     elif report.earlier and not (report.sent or report.failed or report.unknown or report.remaining):
         err.print(f"Issue {report.week} already went to {report.earlier} reader(s); nothing left to send.")
     else:
+        thin = f" ({report.skipped_thin} with too few picks this week)" if report.skipped_thin else ""
         err.print(
             f"Issue {report.week}: {report.sent} sent, {report.failed} failed, {report.deferred} deferred, "
-            f"{report.skipped} skipped, {report.unknown} unknown; {report.remaining} left for a later run."
+            f"{report.skipped} skipped{thin}, {report.unknown} unknown; {report.remaining} left for a later run."
         )
     if as_json:
         print_json(report.to_json())

@@ -52,8 +52,10 @@ def stats_command(state: State, week: str | None, as_json: bool) -> None:
     issue. Hard counts readers whose mailbox was refused for good (at send time or
     in a later report: digest bounces, the provider webhooks), soft those put off
     for now, complaints those who reported the issue as spam. A complaint rate
-    above 0.3% (the big mailbox providers' limit) is flagged with "!". A sparkline
-    shows the weekly series of messages sent and unsubscribes.
+    above 0.3% (the big mailbox providers' limit) is flagged with "!". Thin counts
+    the skipped readers who had fewer picks than newsletter.min_picks that week
+    (below_min_picks: skip, or nothing at all to send them). A sparkline shows the
+    weekly series of messages sent and unsubscribes.
     """
     from digest.deliver.stats import issue_stats, sparkline
 
@@ -65,15 +67,16 @@ def stats_command(state: State, week: str | None, as_json: bool) -> None:
             print_json({"issues": []})
         return
     table = Table(title="Issues", title_justify="left")
-    columns = ("week", "status", "sent", "failed", "deferred", "unknown", "skipped", "unsubscribed", "rate", "bounced")
+    columns = ("week", "status", "sent", "failed", "deferred", "unknown", "skipped", "thin", "unsubscribed", "rate",
+               "bounced")  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column in ("week", "status") else "right")
     returns = Table(title="Bounces and complaints (readers)", title_justify="left")
     for column in ("week", "hard", "rate", "soft", "complaints", "rate "):
         returns.add_column(column, justify="left" if column == "week" else "right")
     for r in rows:
-        table.add_row(r.week, r.status, str(r.sent), str(r.failed), str(r.deferred), str(r.unknown), str(r.skipped),
-                      str(r.unsubscribed), f"{r.unsubscribe_rate:.2%}", str(r.bounced))  # fmt: skip
+        counts = (r.sent, r.failed, r.deferred, r.unknown, r.skipped, r.skipped_thin, r.unsubscribed)
+        table.add_row(r.week, r.status, *map(str, counts), f"{r.unsubscribe_rate:.2%}", str(r.bounced))
         flag = " !" if r.complaints_over_limit else ""
         returns.add_row(r.week, str(r.hard), f"{r.hard_rate:.2%}", str(r.soft), str(r.complaints),
                         f"{r.complaint_rate:.2%}{flag}")  # fmt: skip

@@ -188,6 +188,8 @@ def subscribers_show(state: State, email: str, as_json: bool) -> None:
     for key in ("email", "name", "status", "roles", "locations", "remote", "seniority", "audience", "created_at"):
         value = data[key]
         click.echo(f"{key:>10}: {'; '.join(value) if isinstance(value, list) else value}")
+        if key == "roles":
+            click.echo(f"{'read as':>10}: {found.read_as.describe() or 'no roles or topics'}")
     click.echo("deliveries:" if found.deliveries else "deliveries: none yet")
     for d in found.deliveries:
         click.echo(f"  {d['week']}  {d['status']:<8} {d['sent_at'] or ''}  {d['reply']}")

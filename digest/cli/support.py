@@ -46,8 +46,14 @@ class State:
 
     @property
     def config(self) -> Config:
+        """sources.yaml, checked whole: newsletter.scope is read as roles here too, so a topic
+        there stops every command before it starts."""
         if self._config is None:
-            self._config = load_config(self.env, self.sources_path)
+            from digest.build.reading import scope_of
+
+            config = load_config(self.env, self.sources_path)
+            scope_of(config)
+            self._config = config
         return self._config
 
     @property

@@ -53,6 +53,7 @@ class SendReport:
     unknown: int = 0
     remaining: int = 0
     note: str = ""
+    skipped_thin: int = 0  # of the skipped: readers with too few picks this week (newsletter.min_picks)
     earlier: int = 0  # readers this issue had reached before this run
 
     @property
@@ -70,8 +71,8 @@ class SendReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "week": self.week, "sent": self.sent, "failed": self.failed, "deferred": self.deferred,
-            "skipped": self.skipped, "unknown": self.unknown, "remaining": self.remaining,
-            "status": self.status, "note": self.note,
+            "skipped": self.skipped, "skipped_thin": self.skipped_thin, "unknown": self.unknown,
+            "remaining": self.remaining, "status": self.status, "note": self.note,
         }  # fmt: skip
 
 
@@ -187,7 +188,8 @@ def _finish(engine: Engine, run: Run, recovered: int) -> SendReport:
     except DatabaseError as exc:  # the database went with the run (a host cut off): what this run knows
         outcomes = run.outcomes
         report = SendReport(run.issue.week, "stopped", sent=outcomes["sent"], failed=outcomes["failed"],
-                            skipped=outcomes["skipped"], unknown=outcomes["unknown"] + recovered)  # fmt: skip
+                            skipped=outcomes["skipped"], unknown=outcomes["unknown"] + recovered,
+                            skipped_thin=outcomes["skipped_thin"])  # fmt: skip
         run.failure = run.failure or exc
     if report.remaining and (run.stop.is_set() or run.limit_reached):
         report.status = "stopped"
@@ -208,6 +210,7 @@ def _report(engine: Engine, run: Run, recovered: int) -> SendReport:
         run.issue.week, "sent", sent=outcomes["sent"], failed=outcomes["failed"],
         deferred=ledger.still_deferred(engine, list(run.tries)), skipped=outcomes["skipped"],
         unknown=outcomes["unknown"] + recovered, remaining=ledger.pending(engine, run.issue_id),
+        skipped_thin=outcomes["skipped_thin"],
     )  # fmt: skip
 
 
@@ -243,13 +246,19 @@ def _send_test_copy(
 
 def _dry_run(engine: Engine, composer: Composer, issue: Issue, limit: int | None) -> SendReport:
     """Render every message that would go out now; send nothing and change nothing."""
-    rendered, last = 0, 0
-    while limit is None or rendered < limit:
+    rendered, thin, last = 0, 0, 0
+    while limit is None or rendered + thin < limit:
         batch = ledger.unsent_readers(engine, issue.id or 0, last, 500)
         if not batch:
             break
-        for reader in batch[: None if limit is None else limit - rendered]:
+        for reader in batch[: None if limit is None else limit - rendered - thin]:
+            if composer.skip_reason(reader):
+                thin += 1
+                continue
             composer.message_for(reader, utcnow())
             rendered += 1
         last = batch[-1].id or last
-    return SendReport(issue.week, "dry-run", remaining=rendered, note=f"would send {rendered} message(s)")
+    note = f"would send {rendered} message(s)"
+    if thin:
+        note += f" and skip {thin} reader(s) with too few picks this week (newsletter.min_picks)"
+    return SendReport(issue.week, "dry-run", remaining=rendered, skipped=thin, skipped_thin=thin, note=note)

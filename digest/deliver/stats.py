@@ -31,6 +31,7 @@ class IssueStats:
     deferred: int = 0
     unknown: int = 0
     skipped: int = 0
+    skipped_thin: int = 0  # of the skipped: readers with too few picks that week (newsletter.min_picks)
     queued: int = 0
     unsubscribed: int = 0
     bounced: int = 0
@@ -83,7 +84,7 @@ def issue_stats(engine: Engine, week: str | None = None) -> list[IssueStats]:
         ).all()
     by_issue: dict[int | None, IssueStats] = {i.id: IssueStats(i.week, i.status) for i in issues}
     for issue_id, found in ledger.counts_by_issue(engine).items():
-        for status in ("sent", "failed", "deferred", "unknown", "skipped", "queued"):
+        for status in ("sent", "failed", "deferred", "unknown", "skipped", "skipped_thin", "queued"):
             if issue_id in by_issue:
                 setattr(by_issue[issue_id], status, found[status])
     for event_issue, kind, n in events:

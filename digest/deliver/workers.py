@@ -248,6 +248,7 @@ def _window(run: Run, transport: Transport, outbox: ledger.Outbox, window: Seque
         elif states[item.delivery_id] is ledger.Begun.SKIPPED:
             run.record("skipped")
     sending = [item for item in window if states[item.delivery_id] is ledger.Begun.SENDING]
+    sending = _without_thin(run, outbox, sending)
     # made first: an envelope sent ahead declares its SIZE
     messages = [_message(run, item, transport.stuffs) for item in sending]
     senders = [run.return_path.for_reader(item.subscriber.public_id, run.issue_id) for item in sending]  # VERP
@@ -267,9 +268,26 @@ def _window(run: Run, transport: Transport, outbox: ledger.Outbox, window: Seque
             raise
 
 
+def _without_thin(run: Run, outbox: ledger.Outbox, sending: list[ledger.Claimed]) -> list[ledger.Claimed]:
+    """The window's readers who get an email: one whose segment had too few picks this week
+    (newsletter.min_picks) is skipped, the reason in the ledger, and sent nothing."""
+    kept = []
+    for item in sending:
+        reason = run.composer.skip_reason(item.subscriber)
+        if reason:
+            outbox.record(ledger.Outcome(item.delivery_id, DeliveryStatus.SKIPPED, reason))
+            run.give_back_slot()
+        else:
+            kept.append(item)
+    return kept
+
+
 def _recorded(run: Run, outcome: ledger.Outcome) -> None:
     """Count a committed outcome; a message left deferred may suppress a reader who keeps failing."""
     final_deferral = outcome.status == DeliveryStatus.DEFERRED and outcome.retry_at is None
+    if outcome.status == DeliveryStatus.SKIPPED:
+        with run._lock:
+            run.outcomes["skipped_thin"] += 1  # (only the thin are skipped by an outcome; the rest when marked)
     run.record("retry" if outcome.status == DeliveryStatus.DEFERRED and not final_deferral else outcome.status)
     if final_deferral and outcome.concern in MAILBOX_CONCERNS:  # a relay's trouble is never the reader's
         limit = run.delivery.max_soft_failures

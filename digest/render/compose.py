@@ -23,11 +23,11 @@ from digest.preferences import Preferences
 from digest.publicid import SAMPLE_PUBLIC_ID, new_public_id
 from digest.render.mime import BodyTemplate, Envelope, assemble, list_headers, message_id
 from digest.render.renderer import Draft, Email, JobView, PersonView, Reader, Renderer, salary_text
-from digest.render.words import card_summary
-from digest.timeutil import utcnow
+from digest.render.words import age, card_summary, without_repeats
+from digest.timeutil import as_utc, utcnow
 from digest.tokens import Signer, signer_for
 
-CARD_SUMMARY_CHARS = 220
+CARD_SUMMARY_CHARS = 110  # a line and a half at 600 px, two lines on a phone
 SEGMENTS_KEPT = 32
 PICKS_KEPT = 4096
 
@@ -47,12 +47,16 @@ class Addressee(Protocol):
     def preferences(self) -> Preferences: ...
 
 
-def _job_view(job: Job) -> JobView:
+def _job_view(job: Job, as_of: datetime) -> JobView:
+    """A job's card: its details line (company, place, remote, pay, age at the issue's build) and
+    a summary that does not begin by repeating the title or the company."""
     assert job.id is not None
     salary = salary_text(job.salary_min, job.salary_max, job.salary_currency)
+    summary = card_summary(without_repeats(job.summary, job.title, job.company), CARD_SUMMARY_CHARS, bool(salary))
+    days = (as_utc(as_of) - as_utc(job.posted_at)).total_seconds() / 86400
     return JobView(
         id=job.id, title=job.title, company=job.company, location=job.location, remote=job.remote,
-        salary=salary, url=job.url, summary=card_summary(job.summary, CARD_SUMMARY_CHARS, salary_shown=bool(salary)),
+        salary=salary, url=job.url, summary=summary, age=age(days),
     )  # fmt: skip
 
 
@@ -71,18 +75,20 @@ def load_renderer(engine: Engine, config: Config, issue: Issue, whole_pool: bool
         items = select(IssueItem.item_id).where(IssueItem.issue_id == issue.id)
         jobs = session.exec(select(Job).where(col(Job.id).in_(items.where(IssueItem.kind == "job")))).all()
         people = session.exec(select(Profile).where(col(Profile.id).in_(items.where(IssueItem.kind == "person"))))
-        job_views = {j.id: _job_view(j) for j in jobs if j.id is not None}
+        job_views = {j.id: _job_view(j, issue.built_at) for j in jobs if j.id is not None}
         person_views = {p.id: _person_view(p) for p in people if p.id is not None}
     return Renderer(config, issue.week, job_views, person_views, whole_pool=whole_pool)
 
 
 @dataclass(frozen=True)
 class SegmentDraft:
-    """A segment's draft and its bodies, quoted-printable encoded once with holes for readers."""
+    """A segment's draft and its bodies, quoted-printable encoded once with holes for readers;
+    ``skip_reason``: why its readers are not mailed this week ("" when they are)."""
 
     draft: Draft
     text: BodyTemplate
     html: BodyTemplate
+    skip_reason: str = ""
 
 
 @dataclass
@@ -96,7 +102,7 @@ class Composer:
     signer: Signer
     store: bool = True  # False (a dry run): a segment ranked now is not stored
     segments: OrderedDict[str, SegmentDraft] = field(default_factory=OrderedDict)
-    picks: dict[str, list[Pick]] = field(default_factory=dict)
+    picks: dict[str, tuple[list[Pick], str]] = field(default_factory=dict)  # prefetched: picks, skip reason
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -120,11 +126,11 @@ class Composer:
             wanted = {k for k in keys if k and k not in self.segments and k not in self.picks}
         if not wanted:
             return
-        query = select(Segment.key, Segment.picks).where(
+        query = select(Segment.key, Segment.picks, Segment.skip_reason).where(
             Segment.issue_id == self.issue.id, col(Segment.key).in_(wanted)
         )
         with connection(self.engine) as conn:
-            found = {key: picks_of(picks) for key, picks in conn.execute(query)}
+            found = {key: (picks_of(picks), reason or "") for key, picks, reason in conn.execute(query)}
         with self._lock:
             if len(self.picks) + len(found) > PICKS_KEPT:
                 self.picks.clear()
@@ -167,12 +173,14 @@ class Composer:
             return found
         wanted = prefs()
         with self._lock:
-            picks = self.picks.pop(key, None)
-        if picks is None:
-            picks = picks_of(segment_for(self.engine, self.config, self.issue, wanted, self.store).picks)
+            frozen = self.picks.pop(key, None)
+        if frozen is None:
+            segment = segment_for(self.engine, self.config, self.issue, wanted, self.store)
+            frozen = picks_of(segment.picks), segment.skip_reason
+        picks, reason = frozen
         draft = self.renderer.draft(wanted, picks)
         tokens = self.renderer.reader_tokens
-        made = SegmentDraft(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens))
+        made = SegmentDraft(draft, BodyTemplate(draft.text, tokens), BodyTemplate(draft.html, tokens), reason)
         with self._lock:
             found = self.segments.setdefault(key, made)
             while len(self.segments) > SEGMENTS_KEPT:
@@ -193,6 +201,10 @@ class Composer:
             subscriber.email, subscriber.name, unsubscribe_url or self.unsubscribe_url(public_id),
             preferences_url=self._url("preferences", "p", public_id), view_url=self._url("view", "v", public_id),
         )  # fmt: skip
+
+    def skip_reason(self, subscriber: Addressee) -> str:
+        """Why this reader gets no email this week (too few picks of their own), or ""."""
+        return self._segment_of(subscriber).skip_reason
 
     def email_for(self, subscriber: Addressee, unsubscribe_url: str = "") -> Email:
         reader = self.reader(subscriber, unsubscribe_url)

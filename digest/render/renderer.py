@@ -50,12 +50,14 @@ class JobView:
     url: str
     summary: str
     why: str = ""
+    age: str = ""  # "3 days ago", from the issue's build
 
     @property
     def meta(self) -> str:
-        """Company, place, remote and pay, as the card's second line says them."""
+        """Company, place, remote, pay and age, as the card's details line says them."""
         remote = self.remote and "remote" not in self.location.lower()
-        parts = (self.company or "Company not named", self.location, "Remote" if remote else "", self.salary)
+        parts = (self.company or "Company not named", self.location, "Remote" if remote else "", self.salary,
+                 self.age)  # fmt: skip
         return " · ".join(p for p in parts if p)
 
 
@@ -85,7 +87,8 @@ class Reader:
 
 @dataclass(frozen=True)
 class Draft:
-    """A segment's email, with the reader's fields still to fill in."""
+    """A segment's email, with the reader's fields still to fill in. ``jobs`` and ``people``:
+    every card's item, the reader's own and the week's others that fill a thin email."""
 
     subject: str
     preheader: str
@@ -93,6 +96,37 @@ class Draft:
     text: str
     jobs: tuple[int, ...]
     people: tuple[int, ...]
+
+
+def lead_of(picks: Sequence[Pick]) -> Pick | None:
+    """The job a subject names: the reader's best of their own roles (never a related pick nor
+    one of the week's others filling a thin email), or None."""
+    return next((p for p in picks if p.kind == "job" and p.tier == "exact"), None)
+
+
+@dataclass
+class Cards:
+    """A draft's cards by section: the reader's own jobs and people, and ``more`` (the week's
+    best, filling an email that had too few of the reader's own); ``lead``: the reader's best
+    job of their own roles, which the subject names (None when there is none)."""
+
+    jobs: list[JobView]
+    people: list[PersonView]
+    more: list[JobView | PersonView]
+    lead: JobView | None
+    person: PersonView | None = None
+
+    def pop(self) -> None:
+        """One card less: the week's others first, then the longer of jobs and people."""
+        if self.more:
+            self.more.pop()
+        elif len(self.jobs) >= len(self.people):
+            self.jobs.pop()
+        else:
+            self.people.pop()
+
+    def __bool__(self) -> bool:
+        return bool(self.jobs or self.people or self.more)
 
 
 @dataclass(frozen=True)
@@ -235,50 +269,88 @@ class Renderer:
 
     def draft(self, prefs: Preferences, picks: Sequence[Pick]) -> Draft:
         """The segment's email: its cards in rank order, shrunk until the HTML fits."""
-        jobs = [replace(self.jobs[p.id], why=" · ".join(p.reasons)) for p in picks if p.kind == "job"]
-        people = [replace(self.people[p.id], why=" · ".join(p.reasons)) for p in picks if p.kind == "person"]
+        cards = self._cards_of(picks)
         if self.whole_pool:
             self.prime()
         else:
             self.frame()
-            self.ensure_cards([f"job-{j.id}" for j in jobs] + [f"person-{p.id}" for p in people])
+            self.ensure_cards(self._key(c) for c in (*cards.jobs, *cards.people, *cards.more))
         while True:
-            draft = self._assemble(prefs, jobs, people)
-            if len(draft.html.encode()) <= MAX_HTML_BYTES - READER_FIELD_ROOM or not (jobs or people):
+            draft = self._assemble(prefs, cards)
+            if len(draft.html.encode()) <= MAX_HTML_BYTES - READER_FIELD_ROOM or not cards:
                 return draft
-            if len(jobs) >= len(people):
-                jobs.pop()
-            else:
-                people.pop()
+            cards.pop()
 
-    def _card(self, key: str, why: str) -> str:
-        card = self._cards[key]
-        if not why:
+    def _cards_of(self, picks: Sequence[Pick]) -> Cards:
+        def view(pick: Pick) -> JobView | PersonView:
+            found = self.jobs[pick.id] if pick.kind == "job" else self.people[pick.id]
+            return replace(found, why=" · ".join(pick.reasons))
+
+        own = [p for p in picks if p.tier != "filler"]
+        jobs = [view(p) for p in own if p.kind == "job"]
+        people = [view(p) for p in own if p.kind == "person"]
+        best = lead_of(own)
+        lead = view(best) if best is not None else None
+        person = next((view(p) for p in own if p.kind == "person" and p.tier == "exact"), None)
+        return Cards([j for j in jobs if isinstance(j, JobView)], [p for p in people if isinstance(p, PersonView)],
+                     [view(p) for p in picks if p.tier == "filler"], lead if isinstance(lead, JobView) else None,
+                     person if isinstance(person, PersonView) else None)  # fmt: skip
+
+    @staticmethod
+    def _key(item: JobView | PersonView) -> str:
+        return f"{'job' if isinstance(item, JobView) else 'person'}-{item.id}"
+
+    def _card(self, item: JobView | PersonView) -> str:
+        card = self._cards[self._key(item)]
+        if not item.why:
             return _WHY.sub("", card)
-        return card.replace(self.fields.why, html.escape("Why: " + why))
+        return card.replace(self.fields.why, html.escape("Why: " + item.why))
 
-    def _assemble(self, prefs: Preferences, jobs: list[JobView], people: list[PersonView]) -> Draft:
+    def _assemble(self, prefs: Preferences, cards: Cards) -> Draft:
         page = self.frame()
-        sections = {"jobs": [self._card(f"job-{j.id}", j.why) for j in jobs],
-                    "people": [self._card(f"person-{p.id}", p.why) for p in people]}  # fmt: skip
-        for name, cards in sections.items():
-            if cards:
-                page = page.replace(f"<!--slot:{name}-->", "\n".join(cards))
+        sections: dict[str, Sequence[JobView | PersonView]] = {
+            "jobs": cards.jobs, "people": cards.people, "more": cards.more,
+        }  # fmt: skip
+        for name, items in sections.items():
+            if items:
+                page = page.replace(f"<!--slot:{name}-->", "\n".join(self._card(i) for i in items))
             else:
                 page = re.sub(_SECTION.format(name), "", page, flags=re.DOTALL)
-        subject, preheader, intro = self._words(jobs, people)
-        text = self.env.get_template("digest.txt").render(self._context(jobs=jobs, people=people))
-        values = {self.fields.preheader: preheader, self.fields.intro: intro}
+        subject, preheader, intro = self._words(cards)
+        more_jobs = [i for i in cards.more if isinstance(i, JobView)]
+        more_people = [i for i in cards.more if isinstance(i, PersonView)]
+        text = self.env.get_template("digest.txt").render(
+            self._context(jobs=cards.jobs, people=cards.people, more=cards.more, more_note=self._more_note(cards))
+        )
+        values = {
+            self.fields.preheader: preheader,
+            self.fields.intro: intro,
+            self.fields.morenote: self._more_note(cards),
+        }
         page = _MARKER.sub("", page)
         for token, value in values.items():
             page, text = page.replace(token, html.escape(value)), text.replace(token, value)
-        return Draft(subject, preheader, page, text, tuple(j.id for j in jobs), tuple(p.id for p in people))
+        jobs = tuple(j.id for j in (*cards.jobs, *more_jobs))
+        return Draft(subject, preheader, page, text, jobs, tuple(p.id for p in (*cards.people, *more_people)))
 
-    def _words(self, jobs: Sequence[JobView], people: Sequence[PersonView]) -> tuple[str, str, str]:
-        """Subject, preheader and intro: honest about what is inside."""
-        lead = Lead(jobs[0].title, jobs[0].company, jobs[0].salary) if jobs else None
-        subject, preheader = subject_and_preheader(lead, len(jobs), len(people))
-        return subject, preheader, intro(len(jobs), len(people))
+    def _more_note(self, cards: Cards) -> str:
+        if not cards.more:
+            return ""
+        own = len(cards.jobs) + len(cards.people)
+        if not own:
+            return "Nothing new matched your choices this week. These are the week's top picks for everyone."
+        return (f"Only {own} pick{'' if own == 1 else 's'} matched your choices this week, so here are the "
+                "week's top picks as well.")  # fmt: skip
+
+    def _words(self, cards: Cards) -> tuple[str, str, str]:
+        """Subject, preheader and intro: honest about what is inside; the subject names the
+        reader's best pick of their own roles, never one of the week's others."""
+        lead = cards.lead if cards.lead in cards.jobs else None  # (a card dropped to fit no longer leads)
+        named = Lead(lead.title, lead.company, lead.salary) if lead else None
+        jobs, people, more = len(cards.jobs), len(cards.people), len(cards.more)
+        person = cards.person.name if cards.person and cards.person in cards.people else ""
+        subject, preheader = subject_and_preheader(named, jobs, people, more, person)
+        return subject, preheader, intro(jobs, people, more)
 
     @property
     def reader_tokens(self) -> tuple[str, ...]:

@@ -65,6 +65,53 @@ def card_summary(text: str, limit: int, salary_shown: bool) -> str:
     return cut_at_word(sentences[0], limit)
 
 
+_HEADER = re.compile(
+    r"^(?:about\s+(?:us|the\s+(?:role|job|position|company|team|opportunity))|job\s+description|description|"
+    r"overview|summary|who\s+we\s+are|the\s+role|role|position)\s*[:.!\-–—]*\s+",
+    re.IGNORECASE,
+)
+
+
+def without_repeats(summary: str, title: str, company: str) -> str:
+    """``summary`` without what a card already shows at its start: a header ("About the role:",
+    "About Kastle"), the title, the company's name ("Kastle Kastle is ..." becomes "Kastle is ...")."""
+    text = " ".join(summary.split())
+    for _ in range(4):
+        before = text
+        text = _HEADER.sub("", text, count=1)
+        for said in (f"about {company}", title, f"{title} at {company}", f"{title} @ {company}", company):
+            said = " ".join(said.split())
+            if said and text.lower().startswith(said.lower()) and _repeats(text, len(said)):
+                text = text[len(said) :].lstrip(" :.!|,-–—›»·")
+        if text == before:
+            break
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _repeats(text: str, end: int) -> bool:
+    """Whether the words up to ``end`` are a heading the text goes on after, not the subject of
+    its first sentence ("Kastle is hiring" keeps its company)."""
+    rest = text[end:]
+    if not rest.strip():
+        return False
+    if rest[:1] in ":.!|,-–—›»·" or rest[:2] in (" -", " –", " —", " |", " ›", " »", " ·"):
+        return True
+    following = rest.split()
+    return bool(following) and following[0][:1].isupper()
+
+
+def age(days: float) -> str:
+    """How long ago a posting went up, as job boards say it: "today", "3 days ago", "2 weeks ago"."""
+    whole = max(0, int(days))
+    if whole == 0:
+        return "today"
+    if whole < 14:
+        return f"{whole} day{'s' if whole > 1 else ''} ago"
+    if whole < 60:
+        return f"{whole // 7} weeks ago"
+    return f"{whole // 30} months ago"
+
+
 def cut_at_word(text: str, limit: int) -> str:
     """``text`` on one line, at most ``limit`` characters, cut at a word with an ellipsis."""
     text = " ".join(text.split())
@@ -96,22 +143,38 @@ def _short_title(title: str) -> str:
     return re.split(r"\s*(?:,|\s[–—-]\s|\s\|\s|\()\s*", title, maxsplit=1)[0] or title
 
 
-def subject_and_preheader(lead: Lead | None, jobs: int, people: int) -> tuple[str, str]:
-    """A subject of at most SUBJECT_CHARS that names the top job, and a preheader that carries
-    what the subject had no room for."""
+def _counted_subject(jobs: int, people: int, person: str) -> str:
+    """A subject for an email without a job of the reader's own roles to name."""
+    if jobs:
+        return f"{count(jobs, 'job')}" + (f" and {count(people, 'person', 'people')}" if people else "") + " for you"
+    if people and person:
+        return f"Meet {person}" + (f" + {count(people - 1, 'more person', 'more people')}" if people > 1 else "")
+    if people:
+        return f"{count(people, 'product person', 'product people')} to meet this week"
+    return "This week's top product jobs and people"
+
+
+def subject_and_preheader(
+    lead: Lead | None, jobs: int, people: int, more: int = 0, person: str = ""
+) -> tuple[str, str]:
+    """A subject of at most SUBJECT_CHARS that names the reader's best job (``lead``: one of
+    their own, never a filler pick), and a preheader that carries what the subject had no room
+    for. ``jobs`` and ``people`` count the reader's own picks, ``more`` the week's others;
+    ``person``: the reader's best person of their own roles, named when no job is."""
     counts = _counts(jobs, people)
     if lead is None:
-        subject = f"{count(people, 'product person', 'product people')} to meet this week" if people else ""
-        subject = subject or "Nothing new this week"
-        preheader = f"{counts or 'Nothing new'} picked for you this week."
+        subject = _counted_subject(jobs, people, person)
+        preheader = f"{counts} picked for you this week." if counts else "Nothing matched your choices this week."
+        if more:
+            preheader += f" Plus {count(more, 'top pick')} of the week."
         return cut_at_word(subject, SUBJECT_CHARS), cut_at_word(preheader, PREHEADER_CHARS)
     at = f" at {lead.company}" if lead.company else ""
-    more = f" + {count(jobs - 1, 'more job')}" if jobs > 1 else ""
+    plus = f" + {count(jobs - 1, 'more job')}" if jobs > 1 else ""
     short = f" + {jobs - 1} more" if jobs > 1 else ""
     candidates = (
-        f"{lead.title}{at}{more}",
+        f"{lead.title}{at}{plus}",
         f"{lead.title}{at}{short}",
-        f"{_short_title(lead.title)}{at}{more}",
+        f"{_short_title(lead.title)}{at}{plus}",
         f"{_short_title(lead.title)}{at}{short}",
         f"{lead.title}{short}",
     )
@@ -121,6 +184,8 @@ def subject_and_preheader(lead: Lead | None, jobs: int, people: int) -> tuple[st
     rest = [count(jobs - 1, "more job"), count(people, "person", "people")]
     tail = " and ".join(p for p in rest if p)
     preheader = f"{first}. " + (f"Plus {tail}, picked for you." if tail else "Picked for you this week.")
+    if more:
+        preheader += f" And {count(more, 'more top pick')} of the week."
     return cut_at_word(subject, SUBJECT_CHARS), cut_at_word(preheader, PREHEADER_CHARS)
 
 
@@ -128,6 +193,10 @@ def _counts(jobs: int, people: int) -> str:
     return " and ".join(p for p in (count(jobs, "new job"), count(people, "person", "people")) if p)
 
 
-def intro(jobs: int, people: int) -> str:
+def intro(jobs: int, people: int, more: int = 0) -> str:
+    """The sentence after "Hi Ada,": what is inside, honestly (the week's other picks said apart)."""
     counts = _counts(jobs, people)
-    return f"here {'is' if jobs + people == 1 else 'are'} {counts or 'no new picks'} picked for you."
+    if not counts:
+        return "nothing new matched your choices this week, so here are the week's top picks."
+    own = f"here {'is' if jobs + people == 1 else 'are'} {counts} picked for you"
+    return own + (", and more of the week's top picks below." if more else ".")

@@ -39,6 +39,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from digest.addresses import normalise_email
+from digest.build.reading import scope_of
 from digest.config import Config
 from digest.db import connection, create_db_engine
 from digest.deliver.confirmation import send_confirmation
@@ -56,6 +57,7 @@ from digest.serve.preference_form import (
     Posted,
     choices_of,
     pause_options,
+    read_as,
     read_form,
     seniority_options,
 )
@@ -100,6 +102,7 @@ class Site:
         self.archive = Archive(engine, config)
         self.mail = OffLoop(threads=4, wait=MAIL_WAIT)  # a confirmation is mailed before the answer
         self.webhooks = Webhooks(engine, config, clock)
+        self.scope = scope_of(config)  # how a reader without roles is read, on their page
 
     def routes(self) -> list[Route]:
         """GET shows a page with a button; the change is the same path's POST."""
@@ -265,6 +268,7 @@ class Site:
             resubscribe = "/r/" + self.signer.sign("resubscribe", shown.public_id, link.issue_id)
         body = self.pages.render(
             "preferences.html", title="Your choices", email=shown.email, form=form, families=FAMILIES,
+            read_as=read_as(shown.roles, shown.seniority, self.scope),
             seniorities=seniority_options(form.seniority), pauses=pause_options(shown.paused_until, now),
             errors=posted.errors if posted else {}, notice=notice,
             status_note=_STATUS_NOTES.get(Status(shown.status), ""),

@@ -16,13 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from digest.addresses import BAD_CHARS
-from digest.build.roles import PRODUCT_FAMILIES, reader_level
-from digest.preferences import AUDIENCES
+from digest.build.reading import Reading, Role, read_terms
+from digest.build.roles import PRODUCT_FAMILIES
+from digest.preferences import AUDIENCES, SENIORITIES, UnknownLevel, seniority_of
 from digest.timeutil import as_utc
 
 FAMILIES = tuple((family, family[0].upper() + family[1:]) for family in PRODUCT_FAMILIES)
-SENIORITIES = (("", "Any level"), ("junior", "Junior"), ("mid", "Mid-level"), ("senior", "Senior"),
-               ("staff", "Staff"), ("principal", "Principal"), ("director", "Director, head or VP"))  # fmt: skip
+_LEVEL_LABELS = {"mid": "Mid-level", "director": "Director, head or VP"}
+SENIORITY_CHOICES = (
+    ("", "Any level"),
+    *((level, _LEVEL_LABELS.get(level, level.capitalize())) for level in SENIORITIES),
+)
 PAUSE_WEEKS = (1, 2, 3, 4, 6, 8, 12)
 MAX_PAUSE_WEEKS = 52
 MAX_TERMS, MAX_TERM = 20, 80
@@ -68,9 +72,24 @@ def choices_of(reader: Any) -> Choices:
     )
 
 
+def read_as(roles: Sequence[str], seniority: str, scope: Sequence[Role]) -> str:
+    """How the reader's terms were read, in a sentence for their page ("roles: technical product
+    manager; topics: api, platform"), or what they get without roles."""
+    reading = read_terms(roles)
+    if seniority:  # a level chosen from the list wins over one said in a role
+        reading = Reading(reading.roles, reading.topics)
+    described = reading.describe()
+    if reading.roles:
+        return described
+    newsletter = ", ".join(r.label for r in scope)
+    if reading.topics:
+        return f"{described}, within {newsletter}"
+    return f"no roles: the week's best in {newsletter}" + (f"; {described}" if described else "")
+
+
 def seniority_options(current: str) -> list[tuple[str, str]]:
     """The levels offered, with a stored level not among them kept as an option (set by the operator)."""
-    options = list(SENIORITIES)
+    options = list(SENIORITY_CHOICES)
     if current and current not in dict(options):
         options.append((current, current))
     return options
@@ -121,8 +140,10 @@ def read_form(form: Any) -> Posted:
     if remote == "bad":
         errors["remote"] = "Choose one of the three."
     seniority = " ".join((texts("seniority") or [""])[-1].lower().split())
-    if seniority and (len(seniority) > 60 or reader_level(seniority) is None):
-        errors["seniority"] = "Choose a level from the list."
+    try:
+        seniority = seniority_of(seniority[:60])
+    except UnknownLevel:
+        errors["seniority"] = f"Choose a level from the list: {', '.join(SENIORITIES[:-1])} or {SENIORITIES[-1]}."
     audience = (texts("audience") or ["both"])[-1].strip().lower() or "both"
     if audience not in AUDIENCES:
         errors["audience"] = "Choose jobs, people, or both."

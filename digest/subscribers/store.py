@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from digest import status
 from digest.addresses import find_reader, normalise_email
+from digest.build.reading import Reading, read_terms
 from digest.db import session_scope
 from digest.deliver import ledger
 from digest.errors import SubscriberError
@@ -180,9 +181,15 @@ class History:
     deliveries: list[dict[str, Any]]
     events: list[dict[str, Any]]
 
+    @property
+    def read_as(self) -> Reading:
+        """How their ``roles`` terms are read: roles, topics, and a level said in a role."""
+        return read_terms(self.subscriber.roles)
+
     def to_json(self) -> dict[str, Any]:
-        return {**as_record(self.subscriber), "created_at": self.subscriber.created_at.isoformat(),
-                "deliveries": self.deliveries, "events": self.events}  # fmt: skip
+        return {**as_record(self.subscriber), "read_as": self.read_as.to_json(),
+                "created_at": self.subscriber.created_at.isoformat(), "deliveries": self.deliveries,
+                "events": self.events}  # fmt: skip
 
 
 def history(engine: Engine, email: str) -> History:

@@ -8,7 +8,7 @@ from typing import Any
 
 from digest.addresses import BAD_CHARS, normalise_email
 from digest.errors import SubscriberError
-from digest.preferences import AUDIENCES
+from digest.preferences import AUDIENCES, UnknownLevel, seniority_of
 from digest.publicid import PUBLIC_ID
 from digest.status import STATUSES
 from digest.timeutil import as_utc
@@ -67,7 +67,10 @@ def clean_record(record: Mapping[str, Any]) -> dict[str, Any]:
     if "remote" in record:
         out["remote"] = _as_bool(record["remote"], "remote")
     if "seniority" in record:
-        out["seniority"] = " ".join(str(record["seniority"] or "").lower().split())[:60]
+        try:
+            out["seniority"] = seniority_of(str(record["seniority"] or ""))
+        except UnknownLevel as exc:
+            raise SubscriberError(f"seniority: {exc}") from None
     if record.get("audience") not in (None, ""):
         audience = str(record["audience"]).strip().lower()
         if audience not in AUDIENCES:

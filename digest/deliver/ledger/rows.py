@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, func, literal, or_, update
+from sqlalchemy import Engine, and_, case, delete, exists, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -493,17 +493,23 @@ def unsent_readers(
         )
 
 
+THIN = "thin:"  # the reply of a row skipped because its reader had too few picks that week
+
+
 def counts_by_issue(engine: Engine) -> dict[int, dict[str, int]]:
-    """Rows per status, for every issue."""
+    """Rows per status, for every issue; ``skipped_thin``: the skipped whose reader had too few picks."""
     found: dict[int, dict[str, int]] = {}
+    thin = (col(Delivery.status) == DeliveryStatus.SKIPPED) & col(Delivery.reply).startswith(THIN)
     with session_scope(engine) as session:
         rows = session.exec(
-            select(Delivery.issue_id, Delivery.status, func.count()).group_by(
+            select(Delivery.issue_id, Delivery.status, func.count(), func.sum(case((thin, 1), else_=0))).group_by(
                 col(Delivery.issue_id), col(Delivery.status)
             )
         ).all()
-    for issue_id, state, n in rows:
-        found.setdefault(issue_id, dict.fromkeys(STATUSES, 0))[state] = int(n)
+    for issue_id, state, n, thin_rows in rows:
+        counted = found.setdefault(issue_id, dict.fromkeys((*STATUSES, "skipped_thin"), 0))
+        counted[state] = int(n)
+        counted["skipped_thin"] += int(thin_rows or 0)
     return found
 
 
