@@ -16,9 +16,11 @@ from digest.build.ranking import picks_of
 from digest.config import Config
 from digest.deliver.send import SendOptions
 from digest.deliver.stats import issue_stats
+from digest.errors import InputError
 from digest.models import Delivery, Segment, Subscriber
 from digest.preferences import Preferences
 from digest.render.compose import Composer
+from digest.render.preview import render_preview
 from digest.week import run_week
 from tests.helpers import add_reader, ingest_samples
 from tests.smtpserver import smtp_server
@@ -82,6 +84,10 @@ def test_skip_mode_sends_nothing_and_says_why_in_the_ledger_and_stats(engine: En
     assert (stats.sent, stats.skipped, stats.skipped_thin) == (1, 1, 1)
     assert stats.to_json()["skipped_thin"] == 1
     assert "not mailed this week: 0 picks for their choices" in "\n".join(explain_issue(engine, "2026-W48"))
+    with pytest.raises(InputError, match=r"ux@example\.com gets no email this week \(0 picks for their choices"):
+        run_week(engine, config, SendOptions(week="2026-W48", to="me@example.com", as_reader="ux@example.com"))
+    with pytest.raises(InputError, match=r"ux@example\.com gets no email in 2026-W48"):
+        render_preview(engine, config, "2026-W48", "ux@example.com", "html")
 
 
 def test_an_email_with_nothing_in_it_is_never_sent(sample_config: Config) -> None:

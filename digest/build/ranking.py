@@ -125,14 +125,15 @@ def _kept(
 ) -> NDArray[np.bool_]:
     """What the reader's choices leave in: a posting two levels or more from theirs is out (an
     intern's for a senior, a director's for a mid-level reader); for jobs (and people a reader
-    hires), "remote only", "on site" and places are kept to (a posting with no place stays)."""
+    hires), "remote only", "on site" and places are kept to (a posting that names no place and
+    is not marked remote stays for "remote only": it may be; it comes after those that are)."""
     kept = np.ones(index.size, dtype=bool)
     if wanted is not None:
         kept &= ~((index.levels >= 0) & (np.abs(index.levels - wanted) >= LEVEL_GAP))
     if not jobs:
         return kept
     if prefs.remote is not None and isinstance(index, JobIndex):  # a reader's remote choice is about jobs
-        kept &= index.remote if prefs.remote else ~index.remote
+        kept &= (index.remote | ~index.located) if prefs.remote else ~index.remote  # (no place: it may be remote)
     if places is not None:
         kept &= places | ~index.located
     return kept

@@ -230,6 +230,10 @@ def _send_test_copy(
         raise SubscriberError(f"--as {options.as_reader}: no such reader (digest subscribers list shows them)")
     copy = sample_reader(reader.preferences if reader is not None else None)
     copy.email, copy.name = to, reader.name if reader is not None else ""
+    skipped = composer.skip_reason(copy)
+    if skipped:  # what they get this week is nothing: a copy of it would mislead
+        raise InputError(f"{whose} gets no email this week ({skipped.removeprefix('thin: ')}): there is no "
+                         f"version of theirs to copy")  # fmt: skip
     data = composer.message_for(copy, utcnow(), test=True)
     week = composer.issue.week
     with open_transport(config.settings.smtp_url, config.file.delivery.helo) as transport:

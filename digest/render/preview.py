@@ -27,6 +27,10 @@ def render_preview(engine: Engine, config: Config, week: str | None, email: str 
     issue = issue_to_preview(engine, config, week)
     reader = _reader(engine, email) if email else sample_reader()
     composer = Composer.open(engine, config, issue)
+    skipped = composer.skip_reason(reader)
+    if skipped:
+        raise InputError(f"{email} gets no email in {issue.week} ({skipped.removeprefix('thin: ')}): there is "
+                         f"nothing to preview")  # fmt: skip
     if fmt == "eml":
         return composer.message_for(reader, utcnow())
     rendered = composer.email_for(reader)
