@@ -141,16 +141,17 @@ class Index:
     def _free_text(self, role: str, words: tuple[str, ...], tiers: NDArray[np.int8], match: NDArray[np.float64],
                    via: list[str], mentions: NDArray[np.bool_]) -> None:  # fmt: skip
         """A role outside the model: its noun ("engineer", or "developer") must be in the title,
-        the rest in the title (a match) or the body (related); a topic ("payments") in the title
-        is a match, in the body only a related pick ("Mentions payments"). A near miss (a program
-        manager, product marketing) is left out, unless it is what the reader asked for."""
+        the rest in the title (a match) or the opening (related: "Full Stack Engineer" whose
+        summary says back-end); words with no noun ("payments") in the title are a match, in the
+        opening a related pick ("Mentions payments"). A near miss (a program manager, product
+        marketing) is left out, unless it is what the reader asked for."""
         if not words:
             return
         noun = _ROLE_NOUNS.get(words[-1])
         rest = set(words[:-1]) if noun else set(words)
         wants_near_miss = bool(model.classify(role).near_miss)
         for i in range(self.size):
-            title, body = self.titles[i], self.bodies[i]
+            title, body = self.titles[i], self.lead_sets[i]  # the opening: a whole description says too much
             found = self.roles[i]
             if found.near_miss and not found.families and not wants_near_miss:
                 continue
