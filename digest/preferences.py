@@ -17,7 +17,7 @@ SENIORITY_SPELLINGS = {
     "intern": "junior", "entry": "junior", "entry level": "junior", "entry-level": "junior", "graduate": "junior",
     "associate": "junior", "jr": "junior", "jr.": "junior",
     "mid-level": "mid", "mid level": "mid", "midweight": "mid", "intermediate": "mid", "l4": "mid", "ic4": "mid",
-    "sr": "senior", "sr.": "senior", "l5": "senior", "ic5": "senior",
+    "sr": "senior", "sr.": "senior", "l5": "senior", "ic5": "senior", "lead": "senior",
     "l6": "staff", "ic6": "staff", "l7": "principal", "ic7": "principal",
     "head": "director", "head of": "director", "vp": "director", "vice president": "director", "executive": "director",
 }  # fmt: skip

@@ -72,3 +72,32 @@ def test_upgrading_a_list_keeps_its_history_and_gives_each_reader_a_public_id(tm
     assert len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert cutoff is not None and foreign_keys == 1
     engine.dispose()
+
+
+def test_stored_levels_come_to_the_one_list_and_their_segment_keys_follow(tmp_path: Path) -> None:
+    """Levels stored before 0009 as typed ("Sr.", "lead", "godlike"): each becomes the level it
+    names, or no level (it matched none), with the segment key its reader's preferences give."""
+    from alembic import command
+
+    from digest.db import _alembic_config, create_db_engine
+    from digest.preferences import Preferences
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(_alembic_config(engine), "0008")
+    now = "2026-11-30 09:00:00.000000"
+    typed = {1: "sr.", 2: "lead", 3: "godlike", 4: "staff", 5: ""}
+    with engine.begin() as conn:
+        for n, level in typed.items():
+            conn.exec_driver_sql(
+                "INSERT INTO subscriber (id, public_id, email, name, status, roles, locations, seniority, audience, "
+                f"segment_key, created_at, updated_at) VALUES ({n}, '{n:032x}', 'r{n}@example.com', '', 'active', "
+                f"'[\"tpm\"]', '[]', '{level}', 'both', 'old', '{now}', '{now}')"
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = dict(conn.exec_driver_sql("SELECT id, seniority FROM subscriber ORDER BY id").all())
+        keys = dict(conn.exec_driver_sql("SELECT id, segment_key FROM subscriber ORDER BY id").all())
+    assert rows == {1: "senior", 2: "senior", 3: "", 4: "staff", 5: ""}
+    assert keys[1] == Preferences.of(["tpm"], seniority="senior").key and keys[3] == Preferences.of(["tpm"]).key
+    assert keys[4] == keys[5] == "old", "a level already on the list, or none, is left as it was"
+    engine.dispose()

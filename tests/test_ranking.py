@@ -187,3 +187,10 @@ def test_a_hiring_reader_gets_the_roles_they_hire_for_and_a_job_seeker_peers() -
                                                             "Works on platform")  # fmt: skip
     peers = rank_people(people, Preferences.of(roles=["product designer"]), WEIGHTS, 6)
     assert ids(peers) == [3] and peers[0].reasons[0] == "A peer: product designer"
+
+
+def test_a_free_text_role_of_several_words_needs_one_of_them_in_a_related_title() -> None:
+    jobs = [job(1, "Release Manager", "A", body="technical program cadence"), job(2, "Technical Program Manager", "B"),
+            job(3, "Program Manager, Infrastructure", "C", body="technical infrastructure")]  # fmt: skip
+    picks = rank_jobs(jobs, Preferences.of(roles=["technical program manager"]), WEIGHTS, NOW, 10)
+    assert ids(picks) == [2, 3], "a release manager whose opening says technical and program is not close"

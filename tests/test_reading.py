@@ -28,6 +28,15 @@ from digest.preferences import SENIORITIES, UnknownLevel, seniority_of
     (["design"], "roles: product designer"),  # a reader's "design" means product design
     (["the", "🚀"], ""),  # stop words and symbols say nothing
     (["senior"], "level: senior"),
+    (["head of design"], "roles: head of design"),  # a rank and a field: a job of its own, not "of design"
+    (["Product Manager (Payments)"], "roles: product manager; topics: payments"),
+    (["senior product manager - payments"], "roles: product manager; topics: payments; level: senior"),
+    (["product manager for b2b saas"], "roles: product manager; topics: b2b saas"),
+    (["product designer who loves design systems"], "roles: product designer; topics: design systems"),
+    (["entry level pm"], "roles: product manager; level: junior"),
+    (["backend engineer in fintech"], "roles: backend engineer; topics: fintech"),
+    (["apm"], "roles: product manager; level: junior"),
+    (["r&d"], ""),  # single letters say nothing
 ])  # fmt: skip
 def test_terms_are_read_as_people_write_them(terms: list[str], read: str) -> None:
     assert read_terms(terms).describe() == read
@@ -45,11 +54,16 @@ def test_the_scope_takes_roles_and_refuses_topics() -> None:
                                                                                       "backend engineer"]  # fmt: skip
     with pytest.raises(ValueError, match="'api' is a topic, not a role"):
         read_scope(["product manager", "api"])
+    with pytest.raises(ValueError, match="a level is not a role"):
+        read_scope(["senior"])
+    assert "level" not in read_terms(["senior product designer"], seniority="junior").to_json(), (
+        "a level chosen from the list wins over one said in a role, wherever the reading is shown"
+    )
     assert CONFIG_FAMILIES == PRODUCT_FAMILIES, "the config's default scope is the role model's product families"
 
 
 @pytest.mark.parametrize(("typed", "level"), [
-    ("Senior", "senior"), ("sr.", "senior"), ("L5", "senior"), ("IC6", "staff"), ("l7", "principal"),
+    ("Senior", "senior"), ("sr.", "senior"), ("L5", "senior"), ("IC6", "staff"), ("l7", "principal"), ("Lead", "senior"),
     ("Mid-level", "mid"), ("intern", "junior"), ("VP", "director"), ("", ""), ("  Staff ", "staff"),
 ])  # fmt: skip
 def test_levels_come_from_one_list(typed: str, level: str) -> None:
@@ -91,3 +105,8 @@ def test_a_place_covers_what_is_there_or_open_to_it() -> None:
     assert not covers("europe", "USA Only", remote=True)
     assert covers("emea", "Remote, Italy", remote=True)
     assert where("Europe Only").countries >= {"GB", "DE", "FR", "PL"}
+    assert covers("nyc", "New York, NY", remote=False) and covers("new york", "NYC", remote=False)
+    assert covers("bay area", "San Francisco, CA", remote=False) and covers("bay area", "Palo Alto", remote=False)
+    assert covers("remote", "Anywhere in the World", remote=True) and not covers("remote", "London", remote=False)
+    assert where("Tbilisi, Georgia").countries == {"GE"} and where("Jersey City, NJ").countries == {"US"}
+    assert where("Toronto OR Montreal").countries == {"CA"} and where("Gdańsk").countries == {"PL"}

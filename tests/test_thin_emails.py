@@ -57,7 +57,7 @@ def test_by_default_a_thin_email_is_filled_with_the_weeks_best_labelled(engine: 
     assert "More from this week" in email.html and "Top jobs this week" not in email.html
     assert "Nothing new matched your choices this week" in email.text and "Change your choices" in email.text
     assert email.subject == "This week's top product jobs and people", "the subject never names a filler pick"
-    assert "nothing new matched your choices" in email.html
+    assert email.preheader == "The week's 10 top picks." and "Hi Uma, here are this week's top picks." in email.text
     lines = "\n".join(explain_issue(engine, "2026-W48"))
     assert "(filling a thin email)" in lines and "roles: ux researcher" in lines
 
@@ -98,3 +98,23 @@ def test_an_email_with_nothing_in_it_is_never_sent(sample_config: Config) -> Non
     assert rank_segment(BuildSettings.of(below(sample_config, "fill")), Pool(), UX, MONDAY).skip_reason == (
         "thin: nothing this week"
     )
+
+
+def test_each_part_a_reader_wants_is_topped_up_and_a_level_said_in_a_role_holds_for_the_filler(
+    sample_config: Config,
+) -> None:
+    from digest.build.ranking import PersonCandidate
+    from tests.test_ranking import NOW, job
+
+    jobs = [job(1, "Product Design Intern", "A"), job(2, "Junior Product Manager", "B"),
+            job(3, "Senior Product Manager", "C"), job(4, "Staff Product Manager", "D")]  # fmt: skip
+    people = [PersonCandidate(i, f"P{i}", "Senior Product Designer", "Berlin", ("Figma", "design systems"), "senior",
+                              True, NOW) for i in range(1, 5)]  # fmt: skip
+    pool = Pool(jobs, people)
+    settings = BuildSettings.of(below(sample_config, "fill"))
+    ranked = rank_segment(settings, pool, Preferences.of(["senior product designer"]), NOW)
+    own = [(p.kind, p.id) for p in ranked.picks if p.tier != "filler"]
+    more = [(p.kind, p.id) for p in ranked.picks if p.tier == "filler"]
+    assert own == [("person", i) for i in range(1, 5)], "four people of their own: no job of theirs this week"
+    assert more and {kind for kind, _ in more} == {"job"}, "the jobs part, short, is topped up"
+    assert {i for _, i in more} == {3, 4}, "no intern or junior posting for a senior designer, even as filler"

@@ -12,7 +12,15 @@ from digest.build.issue import build_issue, find_issue
 from digest.config import Config
 from digest.render.compose import Composer, sample_reader
 from digest.render.renderer import salary_text
-from digest.render.words import SUBJECT_CHARS, Lead, card_summary, cut_at_word, greeting_name, subject_and_preheader
+from digest.render.words import (
+    SUBJECT_CHARS,
+    Lead,
+    card_summary,
+    cut_at_word,
+    greeting_name,
+    subject_and_preheader,
+    without_repeats,
+)
 from tests.helpers import add_reader, ingest_samples
 
 MONDAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -58,7 +66,7 @@ def test_the_subject_names_the_top_job_in_sixty_characters_and_the_preheader_the
     assert subject_and_preheader(None, 3, 0)[0] == "3 jobs for you", "no job of their own role to name: a count"
     assert subject_and_preheader(None, 0, 0, more=8) == (
         "This week's top product jobs and people",
-        "Nothing matched your choices this week. Plus 8 top picks of the week.",
+        "The week's 8 top picks.",
     ), "an email of the week's best only never pretends they were picked for the reader"
     assert subject_and_preheader(lead, 1, 0, more=9)[1].endswith("And 9 more top picks of the week.")
     very_long = Lead("Principal " + "Very " * 20 + "Long Title", "A Company With A Long Name Indeed", "")
@@ -133,3 +141,17 @@ def test_the_email_in_words(engine: Engine, sample_config: Config) -> None:
                 indent = rows[k].index(". ") + 2
                 assert rows[k + 1][:indent] == " " * indent and rows[k + 1][indent] != " ", (name, rows[k + 1])
     assert any(line.startswith("10. ") for line in emails["anyone"].text.splitlines()), "the samples reach ten jobs"
+
+
+@pytest.mark.parametrize(("summary", "title", "company", "shown"), [
+    ("About Kastle Kastle is hiring a PM.", "PM", "Kastle", "Kastle is hiring a PM."),
+    ("About the role: We build payments.", "PM", "X", "We build payments."),
+    ("Senior PM - Payments: own the API.", "Senior PM - Payments", "X", "Own the API."),
+    ("Role has been filled.", "PM", "X", "Role has been filled."),  # a sentence, not a heading
+    ("Position manages the team.", "PM", "X", "Position manages the team."),
+    ("Overview of the platform.", "PM", "X", "Overview of the platform."),
+    ("Kastle is hiring", "PM", "Kastle", "Kastle is hiring"),  # the company as the subject stays
+    ("Apple. ", "PM", "Apple", "Apple."),  # nothing left after it: kept as it was
+])  # fmt: skip
+def test_a_summary_does_not_begin_by_repeating_the_card(summary: str, title: str, company: str, shown: str) -> None:
+    assert without_repeats(summary, title, company) == shown

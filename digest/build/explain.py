@@ -18,7 +18,7 @@ from digest.preferences import Preferences
 def describe_preferences(prefs: Preferences) -> str:
     """A segment's preferences, its terms as they were read ("roles: technical product manager;
     topics: api, platform")."""
-    reading = read_terms(prefs.roles)
+    reading = read_terms(prefs.roles, prefs.seniority)
     parts = [reading.describe()] if reading.roles or reading.topics or reading.level is not None else []
     if prefs.locations:
         parts.append("locations: " + ", ".join(prefs.locations))

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from digest.build import roles as model
 from digest.build.candidates import JobCandidate, PersonCandidate
-from digest.build.places import covers
+from digest.build.places import covers, where
 from digest.build.reading import Role, job_names, spellings
 from digest.build.relevance import Relevance
 from digest.build.words import contains, stems
@@ -89,7 +89,9 @@ class Index:
         self._levels: dict[int, NDArray[np.float64]] = {}
         self.levels = np.array([-9 if r.level is None else r.level for r in self.roles])
         self.remote = np.array([_is_remote(item) for item in self.items], dtype=bool)
-        self.located = np.array([bool(item.location.strip()) for item in self.items], dtype=bool)
+        # a place we can read (or an office that names one): "Remote" alone says nothing of where
+        self.located = np.array([where(item.location).known or (bool(item.location.strip()) and not self.remote[i])
+                                 for i, item in enumerate(self.items)], dtype=bool)  # fmt: skip
         self._located = [(item.location, bool(self.remote[i])) for i, item in enumerate(self.items)]
 
     def role(self, role: Role, scope: frozenset[str]) -> RoleMatch:
@@ -160,7 +162,7 @@ class Index:
                     continue
                 if rest <= title:
                     tiers[i], match[i] = EXACT, 1.0
-                elif rest <= title | body:
+                elif rest <= title | body and (len(rest) < 2 or rest & title):  # "technical program": one in the title
                     tiers[i], match[i], via[i] = RELATED, RELATED_MATCH, role
             elif rest <= title:
                 tiers[i], match[i] = EXACT, 1.0

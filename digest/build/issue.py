@@ -26,7 +26,8 @@ from digest.build.ranking import (
     rank_jobs,
     rank_people,
 )
-from digest.build.reading import Role, read_scope, scope_of
+from digest.build.reading import Role, read_scope, read_terms, scope_of
+from digest.build.roles import LEVEL_NAMES
 from digest.config import Config, Ranking
 from digest.db import database_errors, session_scope
 from digest.errors import InputError
@@ -292,12 +293,16 @@ def rank_segment(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of:
     says; an email with nothing in it is never sent."""
     jobs, people = _own_picks(settings, pool, prefs, as_of)
     own, least = len(jobs) + len(people), max(1, settings.min_picks)
-    if own >= least:
-        return Ranked(jobs + people)
     few = f"{own} pick{'' if own == 1 else 's'} for their choices this week, fewer than {least}"
     if settings.below_min_picks == "skip":
-        return Ranked(jobs + people, f"thin: {few}")
-    filler = _filler(settings, pool, prefs, as_of, {(p.kind, p.id) for p in jobs + people}, len(jobs), len(people))
+        return Ranked(jobs + people, "" if own >= least else f"thin: {few}")
+    more_jobs = prefs.wants_jobs and len(jobs) < least  # each part the reader wants, topped up on its own
+    more_people = prefs.wants_people and len(people) < least
+    if not (more_jobs or more_people):
+        return Ranked(jobs + people)
+    taken = {(p.kind, p.id) for p in jobs + people}
+    filler = _filler(settings, pool, prefs, as_of, taken, len(jobs) if more_jobs else None,
+                     len(people) if more_people else None)  # fmt: skip
     if not own and not filler:
         return Ranked([], "thin: nothing this week")
     return Ranked(jobs + [p for p in filler if p.kind == "job"] + people + [p for p in filler if p.kind == "person"])
@@ -315,17 +320,20 @@ def _own_picks(
 
 
 def _filler(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: datetime, taken: set[tuple[str, int]],
-            jobs: int, people: int) -> list[Pick]:  # fmt: skip
+            jobs: int | None, people: int | None) -> list[Pick]:  # fmt: skip
     """The scope's best for this reader's places, remote and level, not already picked, to top
-    each part of their email up to its size."""
-    general = Preferences.of((), prefs.locations, prefs.remote, prefs.seniority, prefs.audience)
+    up the parts of their email that are short (``jobs``, ``people``: how many they have; None:
+    that part is not topped up)."""
+    said = read_terms(prefs.roles).level  # "senior product designer" gets no intern as filler either
+    level = prefs.seniority or (LEVEL_NAMES[said].split("/")[0] if said is not None else "")
+    general = Preferences.of((), prefs.locations, prefs.remote, level, prefs.audience)
     found = pool.best.get((as_of, general.key))  # many thin segments share places, remote, level
     if found is None:
         found = pool.best[(as_of, general.key)] = _own_picks(settings, pool, general, as_of)
     more_jobs, more_people = found
-    fresh_jobs = [p for p in more_jobs if (p.kind, p.id) not in taken][: max(0, settings.jobs_per_email - jobs)]
-    fresh_people = [p for p in more_people if (p.kind, p.id) not in taken][: max(0, settings.people_per_email - people)]
-    return as_filler(fresh_jobs + fresh_people)
+    fresh_jobs = [p for p in more_jobs if (p.kind, p.id) not in taken][: settings.jobs_per_email - (jobs or 0)]
+    fresh_people = [p for p in more_people if (p.kind, p.id) not in taken][: settings.people_per_email - (people or 0)]
+    return as_filler((fresh_jobs if jobs is not None else []) + (fresh_people if people is not None else []))
 
 
 def _add_segment(session: Session, settings: BuildSettings, issue: Issue, pool: Pool, prefs: Preferences) -> Segment:

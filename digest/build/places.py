@@ -12,6 +12,7 @@ Pure functions; no database here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -60,8 +61,20 @@ _CITIES = {  # the places postings and readers name most, beyond countries
     "sao paulo": "BR", "são paulo": "BR", "buenos aires": "AR", "bogota": "CO", "bengaluru": "IN",
     "bangalore": "IN", "mumbai": "IN", "delhi": "IN", "hyderabad": "IN", "singapore": "SG", "tokyo": "JP",
     "seoul": "KR", "hong kong": "HK", "sydney": "AU", "melbourne": "AU", "brisbane": "AU", "auckland": "NZ",
-    "cape town": "ZA", "lagos": "NG", "nairobi": "KE",
+    "cape town": "ZA", "lagos": "NG", "nairobi": "KE", "santa clara": "US", "san jose": "US", "palo alto": "US",
+    "mountain view": "US", "sunnyvale": "US", "redmond": "US", "cupertino": "US", "menlo park": "US",
+    "oakland": "US", "brooklyn": "US", "manhattan": "US", "sf": "US", "la": "US",
 }  # fmt: skip
+# A city's other names, and the places a reader's one takes in ("Bay Area": San Francisco ...).
+_SAME_CITY = tuple(frozenset(names) for names in (
+    ("new york", "nyc", "new york city", "manhattan", "brooklyn"),
+    ("san francisco", "sf", "bay area", "san francisco bay area", "palo alto", "mountain view", "san jose",
+     "oakland", "berkeley", "sunnyvale", "menlo park", "redwood city", "santa clara", "cupertino"),
+    ("los angeles", "la"),
+    ("bengaluru", "bangalore"),
+    ("washington dc", "washington, dc", "dc"),
+))  # fmt: skip
+REMOTE_WORDS = frozenset({"remote", "anywhere", "worldwide", "remote only", "fully remote", "global"})
 _US_STATE_NAMES = {
     name: "US"
     for name in (
@@ -74,7 +87,6 @@ _US_STATE_NAMES = {
         "connecticut",
         "delaware",
         "florida",
-        "georgia",
         "hawaii",
         "idaho",
         "illinois",
@@ -114,7 +126,9 @@ _US_STATE_NAMES = {
         "west virginia",
         "wisconsin",
         "wyoming",
-    )
+        "jersey city",  # (not the island)
+        "new york city",
+    )  # Georgia is left out: the country as often as the state (GA says the state)
 } | {name: "CA" for name in ("ontario", "quebec", "british columbia", "alberta", "manitoba", "nova scotia")}
 _US_STATES = frozenset(
     [
@@ -199,6 +213,7 @@ _CODES_IN_POSTINGS = frozenset(
         "CA",
     ]
 )
+_NOT_CODES = frozenset({"OR", "IN", "ME", "OK", "HI"})  # words as often as states: "Toronto OR Montreal"
 _WORD = re.compile(r"[^\W_]+(?:[.'’][^\W_]+)*\.?")
 
 
@@ -231,7 +246,7 @@ def where(text: str) -> Where:
     "Santa Clara CA USA": US; "Europe Only": every European country), and whether it says
     anywhere in the world. A city counts only where no country is named ("Cambridge MA USA"
     is not in England)."""
-    lower = " ".join(text.lower().split())
+    lower = _plain(" ".join(text.lower().split()))
     words = [w.rstrip(".") for w in _WORD.findall(lower)]
     countries = _named(words, _country_names() | _US_STATE_NAMES) | _codes(text)
     if not countries:
@@ -260,11 +275,12 @@ def _codes(text: str) -> set[str]:
     """Two-letter codes as postings write them ("Toronto ON CA", "Austin TX", "Munich DE"): a
     province before CA makes it Canada, a US state code makes the place the US, but for a
     country's code alone (DE, IN, IL) after no other state."""
-    tokens = re.findall(r"\b[A-Z]{2}\b", text)
+    tokens = [t for t in re.findall(r"\b[A-Z]{2}\b", text) if t not in _NOT_CODES]
     found: set[str] = set()
     for i, token in enumerate(tokens):
         before = tokens[i - 1] if i else ""
-        if (token == "CA" and before in _PROVINCES) or (token in _PROVINCES and token not in _CODES_IN_POSTINGS):
+        canada = token == "CA" and (before in _PROVINCES or before == "US")  # "Toronto ON CA", "US/CA"
+        if canada or (token in _PROVINCES and token not in _CODES_IN_POSTINGS):
             found.add("CA")
         elif token in _US_STATES and (token == "CA" or token not in _CODES_IN_POSTINGS or before in _US_STATES):
             found.add("US")  # "Riverside, CA" is California; "Munich DE" is Germany, "MD or DE" Delaware
@@ -281,19 +297,37 @@ def reader_place(place: str) -> Where:
 
 
 def is_city(place: str) -> bool:
-    return " ".join(place.lower().split()) in _CITIES
+    return _plain(" ".join(place.lower().split())) in _CITIES
+
+
+def _plain(text: str) -> str:
+    """Without accents: "Gdańsk" is "gdansk", "São Paulo" "sao paulo"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _city_names(place: str) -> frozenset[str]:
+    key = _plain(" ".join(place.lower().split()))
+    return next((names for names in _SAME_CITY if key in names), frozenset({key}))
+
+
+def _names_city(location: str, names: frozenset[str]) -> bool:
+    text = _plain(location.lower())
+    return any(re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text) for name in names)
 
 
 def covers(reader: str, location: str, remote: bool) -> bool:
     """Whether a posting at ``location`` (remote or not) is in the reader's ``reader`` place:
-    on site, in that city, country or region; remote, open to it (anywhere, or a region or
-    country that holds it)."""
+    on site, in that city (or one it takes in: the Bay Area's), country or region; remote, open
+    to it (anywhere, or a region or country that holds it). A reader's "remote" is any remote
+    posting."""
+    if " ".join(reader.lower().split()) in REMOTE_WORDS:
+        return remote
     wanted, at = reader_place(reader), where(location)
+    if is_city(reader) or _city_names(reader) != {_plain(" ".join(reader.lower().split()))}:
+        named = _names_city(location, _city_names(reader))
+        return named or (remote and (at.anywhere or bool(wanted.countries & at.countries)))
     if not wanted.countries:
         return False
-    if is_city(reader):
-        named = re.search(rf"(?<![a-z]){re.escape(reader.lower())}(?![a-z])", location.lower()) is not None
-        return named or (remote and (at.anywhere or bool(wanted.countries & at.countries)))
     if remote and at.anywhere:
         return True
     return bool(wanted.countries & at.countries)

@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from digest.build import roles as model
 from digest.build.candidates import JobCandidate, PersonCandidate, Pick, picks_of
 from digest.build.index import EXACT, RELATED, Index, JobIndex, PeopleIndex, RoleMatch, TopicMatch
+from digest.build.places import REMOTE_WORDS
 from digest.build.reading import PRODUCT_SCOPE, Reading, Role, read_terms, topic_query
 from digest.config import Ranking
 from digest.preferences import Preferences
@@ -196,11 +197,11 @@ def _explain(index: Index, scored: Scored, i: int, kind: str, prefs: Preferences
     item = index.items[i]
     reasons = [_role_reason(index, scored, i, kind, prefs)]
     reasons += _topic_reasons(scored, i, kind)
-    if prefs.remote and index.remote[i]:
-        reasons.append("Remote")
     place = next((p for p in prefs.locations if index.place(p)[i]), None)
-    if place:
-        reasons.append(_place_reason(place, item.location))
+    if index.remote[i] and (prefs.remote or place in REMOTE_WORDS):
+        reasons.append("Remote")
+    if place and place not in REMOTE_WORDS:
+        reasons.append(_place_reason(place, item.location, bool(index.remote[i])))
     level = index.roles[i].level
     if scored.parts["level"][i] >= 0.3 and level is not None:
         reasons.append(f"{model.LEVEL_NAMES[level].capitalize()} level")
@@ -244,13 +245,13 @@ def _family_words(role: model.RoleOf) -> str:
     return order[0] if order else "product"
 
 
-def _place_reason(place: str, location: str) -> str:
-    """ "In UK" with the place as the posting writes it; "Open to London" when the posting is
-    elsewhere but open to the reader's place (remote in a region or country that holds it)."""
+def _place_reason(place: str, location: str, remote: bool) -> str:
+    """ "In UK" with the place as the posting writes it; "In Europe" for an office in the reader's
+    region; "Open to London" for a posting elsewhere, remote, open to the reader's place."""
     found = re.search(rf"(?<![A-Za-z0-9]){re.escape(place)}(?![A-Za-z0-9])", location, re.IGNORECASE)
     if found:
         return f"In {found.group(0)}"
-    return "Open to " + (place.upper() if place in _ACRONYMS else place.title())
+    return ("Open to " if remote else "In ") + (place.upper() if place in _ACRONYMS else place.title())
 
 
 _ACRONYMS = frozenset({"uk", "us", "usa", "eu", "emea", "apac", "latam", "uae", "nyc", "dach", "amer", "anz"})

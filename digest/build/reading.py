@@ -29,7 +29,19 @@ from digest.build.words import STOPWORDS, contains, normalise, stems
 from digest.config import Config
 from digest.errors import ConfigError
 
-_SEPARATORS = re.compile(r"\s*(?:[,/|&+;]|\band\b)\s*")
+_SEPARATORS = re.compile(r"\s*(?:[,/|&+;()\[\]]|\s[-–—]\s|\band\b|\bor\b)\s*")
+# Words around a role or topic that say neither: "product designer who loves design systems".
+_FILLER = frozenset((
+    "who", "that", "which", "loves", "love", "like", "likes", "liking", "interested", "into", "working", "work",
+    "focused", "focusing", "mainly", "mostly", "especially", "ideally", "preferably", "any", "level", "roles",
+    "role", "jobs", "job", "position", "positions", "opportunities",
+))  # fmt: skip
+_FUNCTION = re.compile(r"\s(?:for|in|at|with|who|on|within|around|across)\s")
+# A rank and a field that is not product: a job of its own, not a level and a topic.
+_RANKED = re.compile(r"(?:head|director|vp|chief|lead)\s+of\s+.+")
+# Shorthands readers type for a whole role.
+_SHORTHANDS = {"apm": "associate product manager", "pmm": "product marketing manager", "gpm": "group product manager",
+               "spm": "senior product manager", "ux/ui": "product designer"}  # fmt: skip
 _UI_UX = re.compile(r"\bui\s*/\s*ux\b|\bux\s*/\s*ui\b")  # one role, not two: read before the split at "/"
 # Single words that name a family only as a term's last word (its head noun): "senior designer"
 # is a designer, "design systems" and "ux researcher" are not.
@@ -213,9 +225,11 @@ class Reading:
         return "; ".join(parts)
 
 
-def read_terms(terms: Iterable[str]) -> Reading:
-    """Read a reader's ``roles`` terms (as stored: lower case, ``;`` already split)."""
-    return _read(tuple(terms))
+def read_terms(terms: Iterable[str], seniority: str = "") -> Reading:
+    """Read a reader's ``roles`` terms (as stored: lower case, ``;`` already split). A level
+    said in a role counts only when the reader chose no ``seniority`` (theirs wins)."""
+    reading = _read(tuple(terms))
+    return Reading(reading.roles, reading.topics) if seniority and reading.level is not None else reading
 
 
 @lru_cache(maxsize=8192)
@@ -224,57 +238,75 @@ def _read(terms: tuple[str, ...]) -> Reading:
     topics: dict[str, None] = {}
     levels: list[int] = []
     for term in terms:
-        for part in _SEPARATORS.split(_UI_UX.sub("ux ui", " ".join(term.lower().split()))):
-            role, topic, level = _read_part(part.strip(" .-–—()[]"))
-            if role is not None:
+        text = _UI_UX.sub("ux ui", " ".join(term.lower().split()))
+        for part in _SEPARATORS.split(text):
+            found_roles, found_topics, level = _read_part(part.strip(" .:!?'\"-–—"))
+            for role in found_roles:
                 roles.setdefault(role.label, role)
-            elif topic:
+            for topic in found_topics:
                 topics.setdefault(topic)
             if level is not None:
                 levels.append(level)
     return Reading(tuple(roles.values()), tuple(topics), max(levels) if levels else None)
 
 
-def _read_part(text: str) -> tuple[Role | None, str, int | None]:
-    """One piece of a term: a role or a topic, and a level said in it (or None)."""
+def _read_part(text: str) -> tuple[list[Role], list[str], int | None]:
+    """One piece of a term: its roles, its topics, and a level said in it (or None)."""
+    text = _SHORTHANDS.get(text, text)
     if not text or not stems(text):
-        return None, "", None
-    family = model.family_of(text)  # "head of product", "product lead": level words that name a family
+        return [], [], None
+    family = model.family_of(text)  # "head of product", "product lead": rank words that name a family
     if family is not None:
-        return Role(family, family), "", None
-    words = text.split()
+        return [Role(family, family)], [], None
+    if _RANKED.fullmatch(text):  # "head of design", "director of ux research": a job of its own
+        return [Role(text)], [], None
+    head, _, tail = _split_at_function_word(text)
+    words = head.split()
     kept = [w for w in words if model.level_of(stems(w)) is None]
     level = model.level_of(stems(" ".join(w for w in words if w not in kept)))
-    if not kept:  # "senior" alone: a level, nothing else
-        return None, "", level
-    rest = " ".join(kept)
-    return _role_in(rest, level) or (None, rest, level)
+    rest = " ".join(w for w in kept if w not in _FILLER)
+    found = _role_in(rest, tail) if rest else None
+    if found is not None:
+        return found[0], found[1], level
+    return [], _topics(" ".join((rest, tail))), level
 
 
-def _role_in(text: str, level: int | None) -> tuple[Role, str, int | None] | None:
+def _split_at_function_word(text: str) -> tuple[str, str, str]:
+    """ "backend engineer in fintech" -> ("backend engineer", "in", "fintech"): what follows "in",
+    "for", "at", "with", "who" ... says what the work is about, not which job it is."""
+    found = _FUNCTION.search(text)
+    if found is None or found.start() == 0:
+        return text, "", ""
+    return text[: found.start()].strip(), found.group(0).strip(), text[found.end() :].strip()
+
+
+def _role_in(text: str, tail: str) -> tuple[list[Role], list[str]] | None:
+    """The role ``text`` names, with the topics of what followed it and of the words a family's
+    name leaves after it; None when ``text`` names no job."""
     family = model.family_of(text)
     if family is not None:
-        return Role(family, family), "", level
+        return [Role(family, family)], _topics(tail)
     named, agent = model.classify(text), text.split()[-1].removesuffix("s") in ROLE_WORDS
     if named.near_miss or (agent and named.families and not named.product):  # "program manager", "graphic designer"
-        return Role(text), "", level
+        return [Role(text)], _topics(tail)
     found = _family_phrase(text)
     if found is not None:
-        family, qualifiers = found
-        return Role(family, family, qualifiers), "", level
-    return (Role(text), "", level) if agent else None
+        family, before, after = found
+        return [Role(family, family, before)], _topics(" ".join((after, tail)))
+    return ([Role(text)], _topics(tail)) if agent else None
 
 
-def _family_phrase(text: str) -> tuple[str, tuple[str, ...]] | None:
-    """A family named inside ``text`` ("data product manager"), with the words left over."""
+def _family_phrase(text: str) -> tuple[str, tuple[str, ...], str] | None:
+    """A family named inside ``text``: the family, the words before its name (they narrow it:
+    "data product manager") and after it (topics: "product manager payments")."""
     words = [w for w in text.split() if w not in STOPWORDS]
     if words[-1] in _HEADS:
-        return _HEADS[words[-1]], _qualifiers(words[:-1])
+        return _HEADS[words[-1]], _qualifiers(words[:-1]), ""
     for family in (model.TPM, model.LEADERSHIP, model.OPERATIONS, model.DESIGNER, model.PM):
         for phrase in model.phrases_of(family):
             at = _find(words, phrase)
             if at is not None:
-                return family, _qualifiers(words[:at] + words[at + len(phrase) :])
+                return family, _qualifiers(words[:at]), " ".join(words[at + len(phrase) :])
     return None
 
 
@@ -286,8 +318,14 @@ def _find(words: list[str], phrase: tuple[str, ...]) -> int | None:
 
 
 def _qualifiers(words: Sequence[str]) -> tuple[str, ...]:
-    kept = " ".join(w for w in words if w not in STOPWORDS)
+    kept = " ".join(w for w in words if w not in STOPWORDS and w not in _FILLER)
     return (kept,) if kept else ()
+
+
+def _topics(text: str) -> list[str]:
+    """A topic as a reader would write it, without the words around it ("who loves", "for")."""
+    kept = " ".join(w for w in text.split() if w not in STOPWORDS and w not in _FILLER)
+    return [kept] if len(kept) > 1 and stems(kept) else []
 
 
 @lru_cache(maxsize=4096)
@@ -325,6 +363,9 @@ def read_scope(terms: Sequence[str]) -> tuple[Role, ...]:
     """The newsletter's scope (``newsletter.scope``): roles only. A topic there is a ValueError
     that says so; no terms at all is the product families."""
     reading = read_terms(" ".join(t.lower().split()) for t in terms)
+    if reading.level is not None:
+        raise ValueError("a level is not a role: the scope names the role families the newsletter is about, "
+                         "without levels (readers choose theirs)")  # fmt: skip
     if reading.topics:
         raise ValueError(f"{reading.topics[0]!r} is a topic, not a role: the scope names the role families "
                          f"the newsletter is about, such as {', '.join(model.PRODUCT_FAMILIES)}")  # fmt: skip

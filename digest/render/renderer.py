@@ -98,6 +98,10 @@ class Draft:
     people: tuple[int, ...]
 
 
+def _only(n: int, one: str, many: str) -> str:
+    return f"No {many}" if not n else f"Only {n} {one if n == 1 else many}"
+
+
 def lead_of(picks: Sequence[Pick]) -> Pick | None:
     """The job a subject names: the reader's best of their own roles (never a related pick nor
     one of the week's others filling a thin email), or None."""
@@ -334,13 +338,20 @@ class Renderer:
         return Draft(subject, preheader, page, text, jobs, tuple(p.id for p in (*cards.people, *more_people)))
 
     def _more_note(self, cards: Cards) -> str:
+        """Why the week's others are there, in one sentence."""
         if not cards.more:
             return ""
-        own = len(cards.jobs) + len(cards.people)
-        if not own:
-            return "Nothing new matched your choices this week. These are the week's top picks for everyone."
-        return (f"Only {own} pick{'' if own == 1 else 's'} matched your choices this week, so here are the "
-                "week's top picks as well.")  # fmt: skip
+        if not (cards.jobs or cards.people):
+            return "Nothing new matched your choices this week."
+        kinds = {"job" if isinstance(item, JobView) else "person" for item in cards.more}
+        if kinds == {"job"}:
+            return (
+                f"{_only(len(cards.jobs), 'job', 'jobs')} matched your choices this week: the week's top jobs follow."
+            )
+        if kinds == {"person"}:
+            return (f"{_only(len(cards.people), 'person', 'people')} matched your choices this week: the week's "
+                    "top people follow.")  # fmt: skip
+        return "Few picks matched your choices this week: the week's top picks follow."
 
     def _words(self, cards: Cards) -> tuple[str, str, str]:
         """Subject, preheader and intro: honest about what is inside; the subject names the

@@ -65,9 +65,9 @@ def card_summary(text: str, limit: int, salary_shown: bool) -> str:
     return cut_at_word(sentences[0], limit)
 
 
-_HEADER = re.compile(
-    r"^(?:about\s+(?:us|the\s+(?:role|job|position|company|team|opportunity))|job\s+description|description|"
-    r"overview|summary|who\s+we\s+are|the\s+role|role|position)\s*[:.!\-–—]*\s+",
+_HEADER = re.compile(  # a heading before the text: several words, or one word with its colon or dash
+    r"^(?:(?:about\s+(?:us|the\s+(?:role|job|position|company|team|opportunity))|job\s+description|who\s+we\s+are"
+    r"|the\s+role)\s*[:.!\-–—]*|(?:description|overview|summary|role|position)\s*[:\-–—]+)\s+",
     re.IGNORECASE,
 )
 
@@ -85,7 +85,9 @@ def without_repeats(summary: str, title: str, company: str) -> str:
                 text = text[len(said) :].lstrip(" :.!|,-–—›»·")
         if text == before:
             break
-    return text[:1].upper() + text[1:] if text else text
+    if not text.strip(" .:!|,-–—›»·"):  # all of it was the title or the company: keep it as it was
+        return " ".join(summary.split())
+    return text[:1].upper() + text[1:]
 
 
 def _repeats(text: str, end: int) -> bool:
@@ -164,8 +166,8 @@ def subject_and_preheader(
     counts = _counts(jobs, people)
     if lead is None:
         subject = _counted_subject(jobs, people, person)
-        preheader = f"{counts} picked for you this week." if counts else "Nothing matched your choices this week."
-        if more:
+        preheader = f"{counts} picked for you this week." if counts else f"The week's {count(more, 'top pick')}."
+        if more and counts:
             preheader += f" Plus {count(more, 'top pick')} of the week."
         return cut_at_word(subject, SUBJECT_CHARS), cut_at_word(preheader, PREHEADER_CHARS)
     at = f" at {lead.company}" if lead.company else ""
@@ -197,6 +199,6 @@ def intro(jobs: int, people: int, more: int = 0) -> str:
     """The sentence after "Hi Ada,": what is inside, honestly (the week's other picks said apart)."""
     counts = _counts(jobs, people)
     if not counts:
-        return "nothing new matched your choices this week, so here are the week's top picks."
+        return "here are this week's top picks."
     own = f"here {'is' if jobs + people == 1 else 'are'} {counts} picked for you"
     return own + (", and more of the week's top picks below." if more else ".")

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.addresses import BAD_CHARS
-from digest.build.reading import Reading, Role, read_terms
+from digest.build.reading import Role, read_terms
 from digest.build.roles import PRODUCT_FAMILIES
 from digest.preferences import AUDIENCES, SENIORITIES, UnknownLevel, seniority_of
 from digest.timeutil import as_utc
@@ -75,9 +75,7 @@ def choices_of(reader: Any) -> Choices:
 def read_as(roles: Sequence[str], seniority: str, scope: Sequence[Role]) -> str:
     """How the reader's terms were read, in a sentence for their page ("roles: technical product
     manager; topics: api, platform"), or what they get without roles."""
-    reading = read_terms(roles)
-    if seniority:  # a level chosen from the list wins over one said in a role
-        reading = Reading(reading.roles, reading.topics)
+    reading = read_terms(roles, seniority)  # a level chosen from the list wins over one said in a role
     described = reading.describe()
     if reading.roles:
         return described

@@ -184,7 +184,7 @@ class History:
     @property
     def read_as(self) -> Reading:
         """How their ``roles`` terms are read: roles, topics, and a level said in a role."""
-        return read_terms(self.subscriber.roles)
+        return read_terms(self.subscriber.roles, self.subscriber.seniority)
 
     def to_json(self) -> dict[str, Any]:
         return {**as_record(self.subscriber), "read_as": self.read_as.to_json(),
