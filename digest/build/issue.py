@@ -95,7 +95,7 @@ class Pool:
     people: list[PersonCandidate] = field(default_factory=list)
     _indexes: dict[datetime, JobIndex] = field(default_factory=dict, repr=False)
     _people: PeopleIndex | None = field(default=None, repr=False)
-    best: dict[tuple[datetime, str], tuple[list[Pick], list[Pick]]] = field(default_factory=dict, repr=False)
+    best: dict[tuple[Any, ...], tuple[list[Pick], list[Pick]]] = field(default_factory=dict, repr=False)
 
     def people_index(self, settings: BuildSettings) -> PeopleIndex:
         if self._people is None:
@@ -326,10 +326,11 @@ def _filler(settings: BuildSettings, pool: Pool, prefs: Preferences, as_of: date
     that part is not topped up)."""
     said = read_terms(prefs.roles).level  # "senior product designer" gets no intern as filler either
     level = prefs.seniority or (LEVEL_NAMES[said].split("/")[0] if said is not None else "")
-    general = Preferences.of((), prefs.locations, prefs.remote, level, prefs.audience)
-    found = pool.best.get((as_of, general.key))  # many thin segments share places, remote, level
+    key = (as_of, prefs.locations, prefs.remote, level, prefs.audience)  # many thin segments share these
+    found = pool.best.get(key)
     if found is None:
-        found = pool.best[(as_of, general.key)] = _own_picks(settings, pool, general, as_of)
+        general = Preferences.of((), prefs.locations, prefs.remote, level, prefs.audience)
+        found = pool.best[key] = _own_picks(settings, pool, general, as_of)
     more_jobs, more_people = found
     fresh_jobs = [p for p in more_jobs if (p.kind, p.id) not in taken][: settings.jobs_per_email - (jobs or 0)]
     fresh_people = [p for p in more_people if (p.kind, p.id) not in taken][: settings.people_per_email - (people or 0)]
