@@ -56,7 +56,7 @@ def test_by_default_a_thin_email_is_filled_with_the_weeks_best_labelled(engine: 
     email = Composer.open(engine, sample_config, find_issue(engine, "2026-W48")).email_for(reader)
     assert "More from this week" in email.html and "Top jobs this week" not in email.html
     assert "Nothing new matched your choices this week" in email.text and "Change your choices" in email.text
-    assert email.subject == "This week's top product jobs and people", "the subject never names a filler pick"
+    assert email.subject == "This week's top product jobs", "the subject never names a filler pick, nor people"
     assert email.preheader == "The week's 10 top picks." and "Hi Uma, here are this week's top picks." in email.text
     lines = "\n".join(explain_issue(engine, "2026-W48"))
     assert "(filling a thin email)" in lines and "roles: ux researcher" in lines

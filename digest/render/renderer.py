@@ -360,7 +360,11 @@ class Renderer:
         named = Lead(lead.title, lead.company, lead.salary) if lead else None
         jobs, people, more = len(cards.jobs), len(cards.people), len(cards.more)
         person = cards.person.name if cards.person and cards.person in cards.people else ""
-        subject, preheader = subject_and_preheader(named, jobs, people, more, person)
+        kinds = {isinstance(item, JobView) for item in cards.more}
+        weeks = {frozenset({True}): "product jobs", frozenset({False}): "product people"}.get(
+            frozenset(kinds), "product jobs and people"
+        )
+        subject, preheader = subject_and_preheader(named, jobs, people, more, person, weeks)
         return subject, preheader, intro(jobs, people, more)
 
     @property

@@ -145,7 +145,7 @@ def _short_title(title: str) -> str:
     return re.split(r"\s*(?:,|\s[–—-]\s|\s\|\s|\()\s*", title, maxsplit=1)[0] or title
 
 
-def _counted_subject(jobs: int, people: int, person: str) -> str:
+def _counted_subject(jobs: int, people: int, person: str, weeks: str = "product jobs and people") -> str:
     """A subject for an email without a job of the reader's own roles to name."""
     if jobs:
         return f"{count(jobs, 'job')}" + (f" and {count(people, 'person', 'people')}" if people else "") + " for you"
@@ -153,19 +153,20 @@ def _counted_subject(jobs: int, people: int, person: str) -> str:
         return f"Meet {person}" + (f" + {count(people - 1, 'more person', 'more people')}" if people > 1 else "")
     if people:
         return f"{count(people, 'product person', 'product people')} to meet this week"
-    return "This week's top product jobs and people"
+    return f"This week's top {weeks}"
 
 
 def subject_and_preheader(
-    lead: Lead | None, jobs: int, people: int, more: int = 0, person: str = ""
+    lead: Lead | None, jobs: int, people: int, more: int = 0, person: str = "", weeks: str = "product jobs and people"
 ) -> tuple[str, str]:
     """A subject of at most SUBJECT_CHARS that names the reader's best job (``lead``: one of
     their own, never a filler pick), and a preheader that carries what the subject had no room
     for. ``jobs`` and ``people`` count the reader's own picks, ``more`` the week's others;
-    ``person``: the reader's best person of their own roles, named when no job is."""
+    ``person``: the reader's best person of their own roles, named when no job is; ``weeks``:
+    what the week's others are ("product jobs"), said when nothing else is."""
     counts = _counts(jobs, people)
     if lead is None:
-        subject = _counted_subject(jobs, people, person)
+        subject = _counted_subject(jobs, people, person, weeks)
         preheader = f"{counts} picked for you this week." if counts else f"The week's {count(more, 'top pick')}."
         if more and counts:
             preheader += f" Plus {count(more, 'top pick')} of the week."
